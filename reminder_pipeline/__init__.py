@@ -1,0 +1,1 @@
+"""reminder-pipeline: scheduled reminders that keep peer mentors in touch with their assignments."""

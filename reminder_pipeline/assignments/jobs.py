@@ -1,0 +1,145 @@
+"""Dagster wiring of the assignment reminder job: thin ops over the plain functions."""
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from dagster import (
+    Config,
+    DefaultScheduleStatus,
+    OpExecutionContext,
+    RunRequest,
+    ScheduleEvaluationContext,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+)
+from pydantic import Field, field_validator
+
+from reminder_pipeline.assignments.repository import load_active_assignments
+from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
+from reminder_pipeline.core import outbox
+from reminder_pipeline.core.guarded_run import (
+    JobOutcome,
+    RunTicket,
+    begin_guarded_run,
+    finish_guarded_run,
+    record_failed_step,
+    safe_errors,
+)
+from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+
+JOB_NAME = "assignment_reminders"
+#: Tag that dagster.yaml's run queue limits to one run at a time (a second guard behind the lock).
+SERIAL_TAG = "reminder_pipeline/serial"
+
+
+def today_local() -> dt.date:
+    return dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).date()
+
+
+class ReminderRunConfig(Config):
+    """Run configuration; every field has the documented default."""
+
+    as_of: str | None = Field(
+        default=None, description="Date (YYYY-MM-DD, Europe/Oslo) the run acts for; default: today."
+    )
+    reminder_after_days: int = Field(default=10, ge=1, description="First reminder after this many days.")
+    reminder_interval_days: int = Field(default=7, ge=1, description="Then at most every this many days.")
+    escalate_after_days: int = Field(default=21, ge=1, description="Coordinator told after this many days.")
+
+    @field_validator("as_of")
+    @classmethod
+    def _valid_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"as_of must be a date as YYYY-MM-DD, got {value!r}") from None
+        return value
+
+    def as_of_date(self) -> dt.date:
+        return dt.date.fromisoformat(self.as_of) if self.as_of else today_local()
+
+    def rules(self) -> ReminderRules:
+        return ReminderRules(self.reminder_after_days, self.reminder_interval_days, self.escalate_after_days)
+
+
+@dataclass(frozen=True)
+class ReminderDecisions:
+    as_of: dt.date
+    assignments_evaluated: int
+    notifications: pd.DataFrame
+
+
+@op(description="Read active assignments with their mentor and coordinator in one set-based query.")
+def load_assignments(context: OpExecutionContext, ticket: RunTicket, database: PipelineDatabase) -> pd.DataFrame:
+    with safe_errors(), database.transaction() as connection:
+        frame = load_active_assignments(connection)
+    context.log.info(f"Loaded {len(frame)} active assignments.")
+    return frame
+
+
+@op(description="Apply the reminder rules (vectorised, no I/O).")
+def decide_reminders_op(
+    context: OpExecutionContext, config: ReminderRunConfig, assignments: pd.DataFrame
+) -> ReminderDecisions:
+    with safe_errors():
+        as_of = config.as_of_date()
+        decisions = decide_reminders(assignments, as_of, config.rules())
+    context.log.info(f"As of {as_of}: {len(decisions)} notifications due for {len(assignments)} assignments.")
+    return ReminderDecisions(as_of=as_of, assignments_evaluated=len(assignments), notifications=decisions)
+
+
+@op(description="Insert due notifications into the outbox; existing idempotency keys are skipped.")
+def dispatch_reminders(
+    context: OpExecutionContext, decisions: ReminderDecisions, database: PipelineDatabase
+) -> JobOutcome:
+    with safe_errors(), database.transaction() as connection:
+        result = outbox.dispatch(connection, decisions.notifications)
+    context.log.info(f"Created {result.created} of {result.requested} due notifications (the rest existed).")
+    kinds = decisions.notifications["kind"].value_counts().to_dict()
+    return JobOutcome(
+        assignments_evaluated=decisions.assignments_evaluated,
+        reminders_dispatched=result.created,
+        details={"as_of": decisions.as_of.isoformat(), "due": result.requested, "due_by_kind": kinds},
+    )
+
+
+@job(
+    name=JOB_NAME,
+    description="Remind mentors about assignments without logged contact; escalate to coordinators.",
+    executor_def=in_process_executor,
+    hooks={record_failed_step},
+    tags={SERIAL_TAG: JOB_NAME},
+)
+def assignment_reminders() -> None:
+    finish_guarded_run(dispatch_reminders(decide_reminders_op(load_assignments(begin_guarded_run()))))
+
+
+def run_config_for(as_of: dt.date | None = None, **rules: int) -> dict:
+    """The run config the schedule and the CLI launch with."""
+    config: dict = dict(rules)
+    if as_of is not None:
+        config["as_of"] = as_of.isoformat()
+    return {"ops": {"decide_reminders_op": {"config": config}}}
+
+
+@schedule(
+    name="assignment_reminders_daily",
+    job=assignment_reminders,
+    cron_schedule="0 7 * * *",
+    execution_timezone=LOCAL_TIMEZONE,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every day at 07:00 Europe/Oslo, for that day.",
+)
+def assignment_reminders_daily(context: ScheduleEvaluationContext) -> RunRequest:
+    as_of = context.scheduled_execution_time.astimezone(ZoneInfo(LOCAL_TIMEZONE)).date()
+    return RunRequest(
+        run_key=f"{JOB_NAME}:{as_of.isoformat()}",
+        run_config=run_config_for(as_of),
+        tags={"reminder_pipeline/as_of": as_of.isoformat()},
+    )

@@ -1,0 +1,40 @@
+"""Reading assignments for the reminder rules: one set-based query, streamed with COPY."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from reminder_pipeline.core.bulk import read_frame
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+
+# Active assignments with their mentor's status and coordinator. Closed assignments are never due,
+# so they are not even read; paused mentors are read and left to the rules (and counted).
+ACTIVE_ASSIGNMENTS_SQL = f"""
+SELECT a.id AS assignment_id,
+       a.mentor_id,
+       m.coordinator_id,
+       a.status AS assignment_status,
+       m.status AS mentor_status,
+       (a.assigned_at AT TIME ZONE '{LOCAL_TIMEZONE}')::date AS assigned_on,
+       a.last_contact_date
+FROM public.assignments AS a
+JOIN public.peer_mentors AS m ON m.id = a.mentor_id
+WHERE a.status = 'active'
+"""
+
+
+def load_active_assignments(connection: sa.Connection) -> pd.DataFrame:
+    return read_frame(
+        connection,
+        ACTIVE_ASSIGNMENTS_SQL,
+        dtypes={
+            "assignment_id": "str",
+            "mentor_id": "str",
+            "coordinator_id": "str",
+            "assignment_status": "str",
+            "mentor_status": "str",
+            "assigned_on": "str",
+            "last_contact_date": "str",
+        },
+    )

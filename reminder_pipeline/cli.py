@@ -1,0 +1,225 @@
+"""`reminder-pipeline`: migrate, seed, run jobs through the Dagster instance, read the log, demo, UI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from reminder_pipeline.core import settings
+from reminder_pipeline.core.database import (
+    DatabaseError,
+    connect,
+    describe,
+    require_migrated,
+    resolve_database_url,
+)
+
+#: CLI job names and the Dagster jobs they launch.
+JOBS = {"assignment-reminders": "assignment_reminders"}
+
+
+def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Database problems become one clear line (never a traceback, never a password)."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DatabaseError as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+def _database_url() -> str:
+    """Resolve the database once and export it, so Dagster processes started from here use it too."""
+    url = resolve_database_url()
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+def _check_ready(url: str) -> None:
+    with connect(url, autocommit=True) as connection:
+        require_migrated(connection)
+
+
+@click.group()
+def main() -> None:
+    """Reminder pipeline: assignment follow-up reminders on Dagster and PostgreSQL.
+
+    Uses DATABASE_URL when set, else an embedded PostgreSQL under $REMINDER_PIPELINE_HOME
+    (default ./.reminder_pipeline).
+    """
+
+
+@main.command()
+@_friendly_errors
+def migrate() -> None:
+    """Apply pending SQL migrations (safe to run again; concurrent calls queue)."""
+    from reminder_pipeline.core.migrations import apply_migrations
+
+    url = _database_url()
+    applied = apply_migrations(url)
+    click.echo(
+        f"applied {len(applied)} migration(s) on {describe(url)}" + (f": {', '.join(applied)}" if applied else "")
+    )
+
+
+@main.command()
+@click.option("--assignments", "count", type=click.IntRange(min=1), default=1000, show_default=True)
+@_friendly_errors
+def seed(count: int) -> None:
+    """Insert synthetic coordinators, mentors, assignments and activities (no real personal data)."""
+    _seed(_database_url(), count)
+
+
+def _seed(url: str, count: int) -> None:
+    from reminder_pipeline.assignments.jobs import today_local
+    from reminder_pipeline.seed import seed as seed_rows
+
+    _check_ready(url)
+    progress = click.progressbar(length=count, label="seeding assignments", file=sys.stderr)
+    with connect(url) as connection, connection.begin(), progress as bar:
+        summary = seed_rows(connection, count, today=today_local(), on_progress=bar.update)
+    click.echo(
+        f"seeded {summary.assignments} assignments, {summary.mentors} mentors, "
+        f"{summary.coordinators} coordinators, {summary.activities} activities"
+    )
+
+
+@main.command()
+@click.argument("job", type=click.Choice(sorted(JOBS)))
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date the run acts for (YYYY-MM-DD).")
+@_friendly_errors
+def run(job: str, as_of: dt.datetime | None) -> None:
+    """Launch JOB through the Dagster instance (it appears in run history).
+
+    Exit code 0 when the run succeeded or was skipped because another run held the lock.
+    """
+    url = _database_url()
+    _check_ready(url)
+    if not _launch(url, JOBS[job], as_of.date() if as_of else None):
+        sys.exit(1)
+
+
+def _launch(url: str, job_name: str, as_of: dt.date | None) -> bool:
+    from dagster import DagsterInstance, execute_job, reconstructable
+
+    from reminder_pipeline import definitions
+    from reminder_pipeline.assignments.jobs import run_config_for
+    from reminder_pipeline.core.instance import prepare_dagster_home
+
+    prepare_dagster_home(url)
+    run_config = {**run_config_for(as_of), "loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    with DagsterInstance.get() as instance:
+        result = execute_job(
+            reconstructable(definitions.assignment_reminders_job), instance=instance, run_config=run_config
+        )
+    with connect(url) as connection:
+        row = connection.execute(
+            sa.text(
+                "SELECT status, assignments_evaluated, reminders_dispatched, error_message"
+                " FROM public.cron_execution_logs WHERE dagster_run_id = :run_id"
+            ),
+            {"run_id": result.run_id},
+        ).one_or_none()
+    outcome = "succeeded" if result.success else "FAILED"
+    click.echo(f"run {result.run_id} of {job_name} {outcome}")
+    if row is not None:
+        click.echo(
+            f"execution log: {row.status}, {row.assignments_evaluated} assignments evaluated, "
+            f"{row.reminders_dispatched} reminders dispatched"
+            + (f", error: {row.error_message}" if row.error_message else "")
+        )
+    return result.success
+
+
+@main.command()
+@click.option("--job", type=click.Choice(sorted(JOBS.values())), default=None, help="Only this job's rows.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@_friendly_errors
+def logs(job: str | None, limit: int) -> None:
+    """Show recent rows of the execution log (cron_execution_logs)."""
+    _print_logs(_database_url(), job, limit)
+
+
+def _print_logs(url: str, job: str | None, limit: int) -> None:
+    import pandas as pd
+
+    from reminder_pipeline.core.execution_log import recent_runs
+
+    with connect(url, autocommit=True) as connection:
+        require_migrated(connection)
+        rows = recent_runs(connection, job, limit)
+    if not rows:
+        click.echo("no execution log rows yet")
+        return
+    frame = pd.DataFrame(rows).drop(columns=["id"])
+    frame["started_at"] = pd.to_datetime(frame["started_at"]).dt.strftime("%Y-%m-%d %H:%M:%S%z")
+    frame["completed_at"] = pd.to_datetime(frame["completed_at"]).dt.strftime("%H:%M:%S")
+    frame = frame.rename(
+        columns={
+            "assignments_evaluated": "evaluated",
+            "reminders_dispatched": "dispatched",
+            "consecutive_failure_count": "failures",
+            "duration_ms": "ms",
+        }
+    )
+    click.echo(frame.fillna("").to_string(index=False))
+
+
+@main.command()
+@click.option("--assignments", "count", type=click.IntRange(min=1), default=2000, show_default=True)
+@_friendly_errors
+def demo(count: int) -> None:
+    """Migrate, seed (when empty), run the reminder job twice (the second creates nothing), show the log."""
+    from reminder_pipeline.core.migrations import apply_migrations
+
+    url = _database_url()
+    click.echo(f"database: {describe(url)}")
+    apply_migrations(url)
+    with connect(url) as connection:
+        has_data = connection.execute(sa.text("SELECT EXISTS (SELECT 1 FROM public.assignments)")).scalar()
+    if not has_data:
+        _seed(url, count)
+    ok = _launch(url, "assignment_reminders", None) and _launch(url, "assignment_reminders", None)
+    _print_logs(url, "assignment_reminders", 5)
+    if not ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=3000, show_default=True)
+@_friendly_errors
+def ui(host: str, port: int) -> None:
+    """Start `dagster dev` (webserver and daemon) with run history in PostgreSQL."""
+    from reminder_pipeline.core.instance import prepare_dagster_home
+
+    url = _database_url()
+    _check_ready(url)
+    prepare_dagster_home(url)
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    command = [
+        dagster,
+        "dev",
+        "-w",
+        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
+    sys.exit(subprocess.call(command))
+
+
+if __name__ == "__main__":
+    main()

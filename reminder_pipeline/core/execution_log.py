@@ -1,0 +1,185 @@
+"""The execution log (`cron_execution_logs`) and the per-job advisory lock.
+
+Every scheduled job goes through the same two-step write: a row inserted as `running` before the
+work, then one UPDATE by primary key when it ends. A run that finds the job's lock taken inserts a
+row already complete as `skipped`. Plain functions over a SQLAlchemy connection in autocommit mode;
+the Dagster wiring lives in :mod:`reminder_pipeline.core.guarded_run`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+#: Advisory-lock key of each scheduled job. Constants, so an operator can find the holder with
+#: ``SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = <key>`` (see docs/runbook.md).
+JOB_LOCK_KEYS: dict[str, int] = {
+    "assignment_reminders": 7_204_001,
+}
+
+ABANDONED_MESSAGE = "abandoned: the process running this job ended before it finalised its log row"
+MAX_ERROR_MESSAGE_LENGTH = 500
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w-])\+?\d(?:[\s-]?\d){7,14}(?![\w-])")
+
+
+class SanitizedError(RuntimeError):
+    """Stands in for an error whose own text might hold personal data; its message is safe to log."""
+
+
+class UnknownJob(ValueError):
+    """A job name without a lock key: every scheduled job must be registered in JOB_LOCK_KEYS."""
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What a finalised log row says; the alerting layer builds on it."""
+
+    row_id: UUID
+    job_name: str
+    status: str
+    consecutive_failure_count: int
+    error_message: str | None
+
+
+def lock_key(job_name: str) -> int:
+    try:
+        return JOB_LOCK_KEYS[job_name]
+    except KeyError:
+        known = ", ".join(sorted(JOB_LOCK_KEYS))
+        raise UnknownJob(f"unknown job {job_name!r}; known jobs: {known}") from None
+
+
+def try_acquire_job_lock(connection: sa.Connection, job_name: str) -> bool:
+    """Session-level lock: it lives as long as `connection` and dies with it if the process crashes."""
+    return bool(connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(job_name)}).scalar())
+
+
+def release_job_lock(connection: sa.Connection, job_name: str) -> None:
+    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(job_name)})
+
+
+def safe_error_message(error: BaseException) -> str:
+    """A one-line description without personal data: PostgreSQL's DETAIL lines (which may quote row
+    values) are dropped, anything shaped like an e-mail address or phone number is masked."""
+    if isinstance(error, SanitizedError):
+        return str(error)[:MAX_ERROR_MESSAGE_LENGTH]
+    original = getattr(error, "orig", None)
+    diag = getattr(original, "diag", None)
+    if diag is not None and getattr(diag, "message_primary", None):
+        text = f"{type(original).__name__}: {diag.message_primary}"
+    else:
+        lines = str(error).strip().splitlines()
+        text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    text = _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    return text[:MAX_ERROR_MESSAGE_LENGTH]
+
+
+def start_run(connection: sa.Connection, job_name: str, dagster_run_id: str | None = None) -> UUID:
+    """Insert the `running` row; call only while holding the job's lock."""
+    return connection.execute(
+        sa.text(
+            "INSERT INTO public.cron_execution_logs (job_name, started_at, status, dagster_run_id)"
+            " VALUES (:job, clock_timestamp(), 'running', :run_id) RETURNING id"
+        ),
+        {"job": job_name, "run_id": dagster_run_id},
+    ).scalar_one()
+
+
+def record_skipped(connection: sa.Connection, job_name: str, dagster_run_id: str | None = None) -> UUID:
+    """A run that found the lock held: complete at once, no duration, no counts."""
+    return connection.execute(
+        sa.text(
+            "INSERT INTO public.cron_execution_logs (job_name, started_at, completed_at, status, dagster_run_id)"
+            " VALUES (:job, clock_timestamp(), clock_timestamp(), 'skipped', :run_id) RETURNING id"
+        ),
+        {"job": job_name, "run_id": dagster_run_id},
+    ).scalar_one()
+
+
+_FINISH_RETURNING = "RETURNING id, job_name, status, consecutive_failure_count, error_message"
+
+
+def _finished(row: sa.Row[Any] | None) -> FinishedRun | None:
+    return FinishedRun(*row) if row is not None else None
+
+
+def finish_success(
+    connection: sa.Connection,
+    row_id: UUID,
+    *,
+    assignments_evaluated: int,
+    reminders_dispatched: int,
+    details: dict[str, Any] | None = None,
+) -> FinishedRun | None:
+    """One UPDATE by primary key; a row that is no longer `running` is left alone (returns None)."""
+    row = connection.execute(
+        sa.text(
+            "UPDATE public.cron_execution_logs SET status = 'success', completed_at = clock_timestamp(),"
+            " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::integer,"
+            " assignments_evaluated = :evaluated, reminders_dispatched = :dispatched,"
+            " consecutive_failure_count = 0, error_message = NULL, details = CAST(:details AS jsonb)"
+            f" WHERE id = :id AND status = 'running' {_FINISH_RETURNING}"
+        ),
+        {
+            "id": row_id,
+            "evaluated": assignments_evaluated,
+            "dispatched": reminders_dispatched,
+            "details": json.dumps(details or {}, default=str),
+        },
+    ).one_or_none()
+    return _finished(row)
+
+
+def finish_failure(connection: sa.Connection, row_id: UUID, error_message: str) -> FinishedRun | None:
+    """One UPDATE by primary key. The failure chain continues from the newest earlier *finished*
+    row of the same job (`success` or `failed`): skipped rows neither reset nor extend it."""
+    row = connection.execute(
+        sa.text(
+            "UPDATE public.cron_execution_logs AS log SET status = 'failed', completed_at = clock_timestamp(),"
+            " duration_ms = (extract(epoch FROM clock_timestamp() - log.started_at) * 1000)::integer,"
+            " error_message = :message,"
+            " consecutive_failure_count = 1 + coalesce(("
+            "   SELECT previous.consecutive_failure_count FROM public.cron_execution_logs AS previous"
+            "   WHERE previous.job_name = log.job_name AND previous.id <> log.id"
+            "     AND previous.status IN ('success', 'failed') AND previous.started_at <= log.started_at"
+            "   ORDER BY previous.started_at DESC LIMIT 1), 0)"
+            f" WHERE log.id = :id AND log.status = 'running' {_FINISH_RETURNING}"
+        ),
+        {"id": row_id, "message": error_message[:MAX_ERROR_MESSAGE_LENGTH]},
+    ).one_or_none()
+    return _finished(row)
+
+
+def close_abandoned_runs(connection: sa.Connection, job_name: str) -> list[FinishedRun]:
+    """Close rows left `running` by a process that died. Call only while holding the job's lock:
+    holding it proves that no other run of the job is alive. Oldest first, so the chain counts up."""
+    abandoned = connection.execute(
+        sa.text(
+            "SELECT id FROM public.cron_execution_logs WHERE job_name = :job AND status = 'running' ORDER BY started_at"
+        ),
+        {"job": job_name},
+    ).scalars()
+    closed = [finish_failure(connection, row_id, ABANDONED_MESSAGE) for row_id in list(abandoned)]
+    return [run for run in closed if run is not None]
+
+
+def recent_runs(connection: sa.Connection, job_name: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest log rows, for the CLI and the admin API."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT id, job_name, status, started_at, completed_at, duration_ms, assignments_evaluated,"
+            " reminders_dispatched, consecutive_failure_count, error_message"
+            " FROM public.cron_execution_logs"
+            " WHERE CAST(:job AS text) IS NULL OR job_name = :job"
+            " ORDER BY started_at DESC LIMIT :limit"
+        ),
+        {"job": job_name, "limit": limit},
+    ).mappings()
+    return [dict(row) for row in rows]

@@ -1,0 +1,181 @@
+"""The lock-and-log wrapper every scheduled job is built with.
+
+A job starts with :func:`begin_guarded_run` and ends with :func:`finish_guarded_run`, and carries
+the :data:`record_failed_step` hook. Between them, the :class:`JobRunGuard` resource holds one
+dedicated connection for the whole run: the job's advisory lock lives on it, so the job must use
+``in_process_executor`` (with the multiprocess executor each op has its own process and the lock
+would be gone after the first op). The log row is finalised whatever happens:
+- the last op marks it `success`;
+- a failing op's hook marks it `failed` with a message free of personal data;
+- the resource's teardown marks a row still `running` as `failed` (run interrupted) and closes the
+  connection, which releases the lock even if no op got to do it.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from dagster import (
+    ConfigurableResource,
+    HookContext,
+    InitResourceContext,
+    OpExecutionContext,
+    Out,
+    Output,
+    failure_hook,
+    op,
+)
+from pydantic import PrivateAttr
+
+from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.database import create_engine, require_migrated
+from reminder_pipeline.core.resources import PipelineDatabase
+
+INTERRUPTED_MESSAGE = "interrupted: the run ended before the job finalised its log row"
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    """Proof, passed from op to op, that this run holds the job's lock and has an open log row."""
+
+    job_name: str
+    log_row_id: UUID
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job's work produced, for the log row."""
+
+    assignments_evaluated: int
+    reminders_dispatched: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class JobRunGuard(ConfigurableResource):
+    """Holds a job's advisory lock and its execution-log row for the length of one run."""
+
+    database: PipelineDatabase
+
+    _engine: sa.Engine | None = PrivateAttr(default=None)
+    _connection: sa.Connection | None = PrivateAttr(default=None)
+    _ticket: RunTicket | None = PrivateAttr(default=None)
+    _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
+    _started: float = PrivateAttr(default=0.0)
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator["JobRunGuard"]:
+        try:
+            yield self
+        finally:
+            self._teardown()
+
+    def _lock_connection(self) -> sa.Connection:
+        if self._connection is None:
+            self._engine = create_engine(self.database.url())
+            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._connection
+
+    def begin(self, job_name: str, dagster_run_id: str | None) -> RunTicket | None:
+        """Take the lock and open the log row; None (and a `skipped` row) when another run holds it."""
+        connection = self._lock_connection()
+        require_migrated(connection)
+        if not execution_log.try_acquire_job_lock(connection, job_name):
+            execution_log.record_skipped(connection, job_name, dagster_run_id)
+            return None
+        execution_log.close_abandoned_runs(connection, job_name)
+        row_id = execution_log.start_run(connection, job_name, dagster_run_id)
+        self._ticket = RunTicket(job_name=job_name, log_row_id=row_id)
+        self._started = time.monotonic()
+        return self._ticket
+
+    def succeed(self, outcome: JobOutcome) -> execution_log.FinishedRun | None:
+        ticket = self._require_ticket()
+        connection = self._lock_connection()
+        self._finished = execution_log.finish_success(
+            connection,
+            ticket.log_row_id,
+            assignments_evaluated=outcome.assignments_evaluated,
+            reminders_dispatched=outcome.reminders_dispatched,
+            details=outcome.details,
+        )
+        execution_log.release_job_lock(connection, ticket.job_name)
+        return self._finished
+
+    def fail(self, error: BaseException | str) -> execution_log.FinishedRun | None:
+        """Mark the open row `failed`; a no-op when no row is open (the failure came before it)."""
+        if self._ticket is None or self._finished is not None:
+            return None
+        message = error if isinstance(error, str) else execution_log.safe_error_message(error)
+        self._finished = execution_log.finish_failure(self._lock_connection(), self._ticket.log_row_id, message)
+        return self._finished
+
+    def _require_ticket(self) -> RunTicket:
+        if self._ticket is None:
+            raise RuntimeError("finish_guarded_run called without begin_guarded_run")
+        return self._ticket
+
+    def _teardown(self) -> None:
+        try:
+            if self._ticket is not None and self._finished is None:
+                self.fail(INTERRUPTED_MESSAGE)
+        finally:
+            if self._connection is not None:
+                self._connection.close()  # closing the session releases the advisory lock
+            if self._engine is not None:
+                self._engine.dispose()
+            self._connection = self._engine = None
+
+
+@contextmanager
+def safe_errors() -> Iterator[None]:
+    """Wrap an op's work: an error leaves the op as a :class:`SanitizedError` whose message holds no
+    personal data, and without the original chained, so Dagster's event log cannot store the
+    original text (a PostgreSQL DETAIL line, say, quoting a mentor's e-mail address)."""
+    try:
+        yield
+    except Exception as error:
+        raise execution_log.SanitizedError(execution_log.safe_error_message(error)) from None
+
+
+@op(
+    out=Out(RunTicket, is_required=False),
+    description="Take the job's advisory lock and open its execution-log row; skip the run if the lock is held.",
+)
+def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
+    job_name = context.job_name
+    with safe_errors():
+        ticket = run_guard.begin(job_name, context.run_id)
+    if ticket is None:
+        context.log.info(
+            f"Skipped: another run of {job_name} holds advisory lock {execution_log.lock_key(job_name)}; "
+            "a 'skipped' row was written to cron_execution_logs and nothing else was done."
+        )
+        return
+    context.log.info(f"Lock {execution_log.lock_key(job_name)} acquired; log row {ticket.log_row_id} is running.")
+    yield Output(ticket)
+
+
+@op(description="Mark the execution-log row `success` with the job's counts and release the lock.")
+def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outcome: JobOutcome) -> None:
+    with safe_errors():
+        finished = run_guard.succeed(outcome)
+    context.log.info(
+        f"Log row {finished.row_id if finished else '?'} finalised as success: "
+        f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
+    )
+
+
+@failure_hook(required_resource_keys={"run_guard"})
+def record_failed_step(context: HookContext) -> None:
+    """The `finally` of the two-step write: a failing op marks the row `failed` at once."""
+    error = context.op_exception or RuntimeError(f"op {context.op.name} failed")
+    finished = context.resources.run_guard.fail(error)
+    if finished is not None:
+        context.log.error(
+            f"Log row {finished.row_id} marked failed "
+            f"(consecutive failures: {finished.consecutive_failure_count}): {finished.error_message}"
+        )

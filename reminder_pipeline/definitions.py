@@ -1,0 +1,32 @@
+"""Assembles every domain's jobs, schedules and resources into one Dagster code location."""
+
+from __future__ import annotations
+
+from dagster import Definitions, JobDefinition, mem_io_manager
+
+from reminder_pipeline.assignments.jobs import assignment_reminders, assignment_reminders_daily
+from reminder_pipeline.core.guarded_run import JobRunGuard
+from reminder_pipeline.core.resources import PipelineDatabase
+
+
+def build_defs(database_url: str | None = None) -> Definitions:
+    """`database_url=None` means: `DATABASE_URL` at run time, else the embedded server."""
+    database = PipelineDatabase(database_url=database_url)
+    return Definitions(
+        jobs=[assignment_reminders],
+        schedules=[assignment_reminders_daily],
+        resources={
+            "database": database,
+            "run_guard": JobRunGuard(database=database),
+            # Jobs run in one process (in_process_executor); outputs stay in memory, not pickled to disk.
+            "io_manager": mem_io_manager,
+        },
+    )
+
+
+defs = build_defs()
+
+
+def assignment_reminders_job() -> JobDefinition:
+    """Module-level handle for `dagster.reconstructable` (the CLI launches through the instance)."""
+    return defs.get_job_def("assignment_reminders")

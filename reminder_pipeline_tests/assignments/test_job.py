@@ -1,0 +1,235 @@
+"""The assignment_reminders job end to end: real Dagster, real PostgreSQL."""
+
+import datetime as dt
+import multiprocessing
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.database import connect
+from reminder_pipeline.seed import seed
+from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess
+
+pytestmark = pytest.mark.database
+AS_OF = dt.date(2026, 11, 22)
+
+
+@pytest.fixture
+def overdue(db: sa.Connection) -> dict:
+    """One assignment 12 days without contact (mentor due), one 25 days (mentor + coordinator), one fresh."""
+    coordinator = factories.coordinator(db)
+    mentor = factories.mentor(db, coordinator, full_name="Kari Nordmann", email="kari@example.invalid")
+    return {
+        "coordinator": coordinator,
+        "mentor": mentor,
+        "due": factories.assignment(
+            db, mentor, assigned_on=dt.date(2026, 1, 1), last_contact_date=AS_OF - dt.timedelta(days=12)
+        ),
+        "escalated": factories.assignment(
+            db, mentor, assigned_on=dt.date(2026, 1, 1), last_contact_date=AS_OF - dt.timedelta(days=25)
+        ),
+        "fresh": factories.assignment(
+            db, mentor, assigned_on=dt.date(2026, 1, 1), last_contact_date=AS_OF - dt.timedelta(days=1)
+        ),
+    }
+
+
+def test_a_run_dispatches_due_reminders_and_logs_success(db: sa.Connection, database_url: str, overdue: dict) -> None:
+    result = run_assignment_reminders(database_url, AS_OF)
+
+    assert result.success
+    notifications = db.execute(
+        sa.text("SELECT assignment_id, kind, recipient_role, recipient_id, payload FROM public.notifications")
+    ).all()
+    assert sorted((n.assignment_id, n.recipient_role) for n in notifications) == sorted(
+        [(overdue["due"], "mentor"), (overdue["escalated"], "mentor"), (overdue["escalated"], "coordinator")]
+    )
+    assert all("kari" not in str(n.payload).lower() for n in notifications)
+    (row,) = factories.log_rows(db)
+    assert row.status == "success"
+    assert (row.assignments_evaluated, row.reminders_dispatched, row.consecutive_failure_count) == (3, 3, 0)
+    assert row.dagster_run_id == result.run_id
+    assert row.details["as_of"] == AS_OF.isoformat()
+
+
+def test_a_rerun_the_same_day_creates_nothing(db: sa.Connection, database_url: str, overdue: dict) -> None:
+    assert run_assignment_reminders(database_url, AS_OF).success
+    assert run_assignment_reminders(database_url, AS_OF).success
+
+    first, second = factories.log_rows(db)
+    assert (first.reminders_dispatched, second.reminders_dispatched) == (3, 0)
+    assert factories.notification_count(db) == 3
+
+
+def test_the_next_reminder_comes_a_week_later_and_the_escalation_only_once(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    assert run_assignment_reminders(database_url, AS_OF).success
+    assert run_assignment_reminders(database_url, AS_OF + dt.timedelta(days=3)).success
+    assert run_assignment_reminders(database_url, AS_OF + dt.timedelta(days=7)).success
+    # day +3: both gaps are still in the same step; day +7: each mentor reaches the next step
+    assert [row.reminders_dispatched for row in factories.log_rows(db)] == [3, 0, 2]
+    escalations = db.execute(
+        sa.text("SELECT count(*) FROM public.notifications WHERE recipient_role = 'coordinator'")
+    ).scalar()
+    assert escalations == 1
+
+
+def test_logged_contact_stops_the_reminders(db: sa.Connection, database_url: str, overdue: dict) -> None:
+    db.execute(sa.text("UPDATE public.assignments SET last_contact_date = :d"), {"d": AS_OF})
+    assert run_assignment_reminders(database_url, AS_OF + dt.timedelta(days=5)).success
+    assert factories.notification_count(db) == 0
+
+
+def test_a_paused_mentor_gets_no_reminders(db: sa.Connection, database_url: str, overdue: dict) -> None:
+    db.execute(sa.text("UPDATE public.peer_mentors SET status = 'paused'"))
+    assert run_assignment_reminders(database_url, AS_OF).success
+    assert factories.notification_count(db) == 0
+    assert factories.log_rows(db)[0].assignments_evaluated == 3
+
+
+def test_a_run_that_finds_the_lock_held_is_skipped_and_logged(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    with connect(database_url, autocommit=True) as other_run:
+        assert execution_log.try_acquire_job_lock(other_run, "assignment_reminders")
+        result = run_assignment_reminders(database_url, AS_OF)
+
+    assert result.success
+    assert {step.step_key for step in result.get_step_success_events()} == {"begin_guarded_run"}
+    (row,) = factories.log_rows(db)
+    assert row.status == "skipped" and row.completed_at is not None and row.duration_ms is None
+    assert factories.notification_count(db) == 0
+
+
+def _break_dispatch(db: sa.Connection) -> None:
+    """A real database fault: the outbox table is gone."""
+    db.execute(sa.text("ALTER TABLE public.notifications RENAME TO notifications_moved"))
+
+
+def _repair_dispatch(db: sa.Connection) -> None:
+    db.execute(sa.text("ALTER TABLE public.notifications_moved RENAME TO notifications"))
+
+
+def test_a_failing_run_is_logged_failed_and_the_dagster_run_fails(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    _break_dispatch(db)
+    first = run_assignment_reminders(database_url, AS_OF)
+    second = run_assignment_reminders(database_url, AS_OF)
+    _repair_dispatch(db)
+    third = run_assignment_reminders(database_url, AS_OF)
+
+    assert (first.success, second.success, third.success) == (False, False, True)
+    rows = factories.log_rows(db)
+    assert [(r.status, r.consecutive_failure_count) for r in rows] == [
+        ("failed", 1),
+        ("failed", 2),
+        ("success", 0),
+    ]
+    assert "notifications" in rows[0].error_message and "does not exist" in rows[0].error_message
+    assert rows[0].completed_at is not None and rows[0].duration_ms is not None
+    assert factories.notification_count(db) == 3  # the recovered run sent what the failed ones could not
+
+
+def test_personal_data_in_an_error_reaches_neither_the_log_row_nor_dagster(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    db.execute(
+        sa.text(
+            "CREATE FUNCTION public.leaky() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION 'cannot notify % (%)', (SELECT email FROM public.peer_mentors LIMIT 1),"
+            " (SELECT phone FROM public.peer_mentors LIMIT 1); END $$;"
+            " CREATE TRIGGER leaky BEFORE INSERT ON public.notifications FOR EACH ROW EXECUTE FUNCTION public.leaky()"
+        )
+    )
+    result = run_assignment_reminders(database_url, AS_OF)
+
+    assert not result.success
+    (row,) = factories.log_rows(db)
+    assert row.status == "failed" and "cannot notify" in row.error_message
+    assert "kari@" not in row.error_message and "000 00 000" not in row.error_message
+    events = " ".join(str(event) for event in result.all_events)
+    assert "cannot notify [email]" in events
+    assert "kari@" not in events
+
+
+def test_a_row_abandoned_by_a_crashed_process_is_closed_by_the_next_run(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    crash = (
+        "import os, sqlalchemy as sa\n"
+        "from reminder_pipeline.core import execution_log as log\n"
+        "from reminder_pipeline.core.database import create_engine\n"
+        f"c = create_engine({database_url!r}).connect().execution_options(isolation_level='AUTOCOMMIT')\n"
+        "assert log.try_acquire_job_lock(c, 'assignment_reminders')\n"
+        "log.start_run(c, 'assignment_reminders')\n"
+        "os._exit(9)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", crash], timeout=60).returncode == 9
+
+    assert run_assignment_reminders(database_url, AS_OF).success
+    abandoned, recovered = factories.log_rows(db)
+    assert (abandoned.status, abandoned.error_message) == ("failed", execution_log.ABANDONED_MESSAGE)
+    assert abandoned.consecutive_failure_count == 1
+    assert (recovered.status, recovered.consecutive_failure_count) == ("success", 0)
+
+
+def test_two_racing_runs_give_one_success_one_skip_and_no_duplicates(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    """Two real processes. The test blocks inserts into the outbox, so whichever run takes the lock
+    first is held inside its dispatch while the other one arrives and must skip."""
+    with connect(database_url) as blocker:
+        transaction = blocker.begin()
+        blocker.execute(sa.text("LOCK TABLE public.notifications IN EXCLUSIVE MODE"))
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs = [pool.submit(run_in_subprocess, database_url, AS_OF.isoformat()) for _ in range(2)]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                statuses = [row.status for row in factories.log_rows(db)]
+                if "skipped" in statuses or all(run.done() for run in runs):
+                    break
+                time.sleep(0.2)
+            transaction.commit()
+            outcomes = [run.result(timeout=120) for run in runs]
+
+    assert outcomes == [True, True]
+    assert sorted(row.status for row in factories.log_rows(db)) == ["skipped", "success"]
+    assert factories.notification_count(db) == 3
+
+
+# An independent statement of the rule, in SQL, to check the job's counts against.
+EXPECTED_SQL = """
+WITH gaps AS (
+    SELECT CAST(:as_of AS date)
+           - coalesce(a.last_contact_date, (a.assigned_at AT TIME ZONE 'Europe/Oslo')::date) AS days
+    FROM public.assignments a JOIN public.peer_mentors m ON m.id = a.mentor_id
+    WHERE a.status = 'active' AND m.status = 'active'
+)
+SELECT count(*) FILTER (WHERE days >= 10) + count(*) FILTER (WHERE days >= 21) FROM gaps
+"""
+
+
+def test_ten_thousand_assignments_complete_with_the_right_counts(db: sa.Connection, database_url: str) -> None:
+    with connect(database_url) as connection, connection.begin():
+        seed(connection, 10_000, today=AS_OF)
+    active = db.execute(sa.text("SELECT count(*) FROM public.assignments WHERE status = 'active'")).scalar()
+    expected = db.execute(sa.text(EXPECTED_SQL), {"as_of": AS_OF}).scalar()
+
+    started = time.monotonic()
+    result = run_assignment_reminders(database_url, AS_OF)
+    elapsed = time.monotonic() - started
+
+    assert result.success
+    (row,) = factories.log_rows(db)
+    assert row.assignments_evaluated == active
+    assert row.reminders_dispatched == expected == factories.notification_count(db)
+    assert expected > 1000
+    print(f"10,000 assignments: {elapsed:.2f} s in-process, {row.duration_ms} ms logged")

@@ -1,0 +1,128 @@
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from reminder_pipeline.core import execution_log as log
+from reminder_pipeline.core.database import connect
+from reminder_pipeline_tests import factories
+
+pytestmark = pytest.mark.database
+JOB = "assignment_reminders"
+
+
+def _fail(db: sa.Connection, message: str = "boom") -> log.FinishedRun:
+    finished = log.finish_failure(db, log.start_run(db, JOB), message)
+    assert finished is not None
+    return finished
+
+
+def _succeed(db: sa.Connection) -> log.FinishedRun:
+    finished = log.finish_success(db, log.start_run(db, JOB), assignments_evaluated=5, reminders_dispatched=2)
+    assert finished is not None
+    return finished
+
+
+def test_a_successful_run_is_inserted_running_then_updated_by_primary_key(db: sa.Connection) -> None:
+    row_id = log.start_run(db, JOB, "dagster-run-1")
+    (running,) = factories.log_rows(db)
+    assert (running.status, running.completed_at, running.duration_ms) == ("running", None, None)
+
+    log.finish_success(db, row_id, assignments_evaluated=7, reminders_dispatched=3, details={"due": 4})
+    (done,) = factories.log_rows(db)
+    assert done.status == "success"
+    assert done.completed_at >= done.started_at
+    assert done.duration_ms >= 0
+    assert (done.assignments_evaluated, done.reminders_dispatched, done.consecutive_failure_count) == (
+        7,
+        3,
+        0,
+    )
+    assert done.details == {"due": 4}
+    assert done.dagster_run_id == "dagster-run-1"
+
+
+def test_a_skipped_run_is_complete_at_once_without_duration_or_counts(db: sa.Connection) -> None:
+    log.record_skipped(db, JOB)
+    (row,) = factories.log_rows(db)
+    assert row.status == "skipped"
+    assert row.completed_at is not None
+    assert row.duration_ms is None
+    assert (row.assignments_evaluated, row.reminders_dispatched, row.error_message) == (0, 0, None)
+
+
+def test_consecutive_failures_count_up_and_a_success_resets_them(db: sa.Connection) -> None:
+    assert [_fail(db).consecutive_failure_count for _ in range(3)] == [1, 2, 3]
+    assert _succeed(db).consecutive_failure_count == 0
+    assert _fail(db).consecutive_failure_count == 1
+
+
+def test_skipped_rows_neither_reset_nor_extend_the_failure_chain(db: sa.Connection) -> None:
+    _fail(db)
+    log.record_skipped(db, JOB)
+    assert _fail(db).consecutive_failure_count == 2
+    log.record_skipped(db, JOB)
+    assert _succeed(db).consecutive_failure_count == 0
+
+
+def test_failure_chains_are_per_job(db: sa.Connection) -> None:
+    _fail(db)
+    other = log.finish_failure(db, log.start_run(db, "other_job"), "x")
+    assert other is not None and other.consecutive_failure_count == 1
+    assert _fail(db).consecutive_failure_count == 2
+
+
+def test_finalising_twice_changes_nothing(db: sa.Connection) -> None:
+    row_id = log.start_run(db, JOB)
+    assert log.finish_failure(db, row_id, "first") is not None
+    assert log.finish_failure(db, row_id, "second") is None
+    assert log.finish_success(db, row_id, assignments_evaluated=1, reminders_dispatched=1) is None
+    (row,) = factories.log_rows(db)
+    assert (row.status, row.error_message, row.consecutive_failure_count) == ("failed", "first", 1)
+
+
+def test_rows_left_running_by_a_dead_process_are_closed_as_abandoned_and_count(db: sa.Connection) -> None:
+    _fail(db)
+    log.start_run(db, JOB)  # its process "died"
+    closed = log.close_abandoned_runs(db, JOB)
+    assert [(run.status, run.consecutive_failure_count) for run in closed] == [("failed", 2)]
+    assert closed[0].error_message == log.ABANDONED_MESSAGE
+    assert _fail(db).consecutive_failure_count == 3
+
+
+def test_the_database_refuses_a_second_running_row_for_the_same_job(db: sa.Connection) -> None:
+    log.start_run(db, JOB)
+    with pytest.raises(sa.exc.IntegrityError):
+        log.start_run(db, JOB)
+
+
+def test_the_job_lock_is_exclusive_and_dies_with_its_connection(database_url: str) -> None:
+    with connect(database_url, autocommit=True) as first, connect(database_url, autocommit=True) as second:
+        assert log.try_acquire_job_lock(first, JOB)
+        assert not log.try_acquire_job_lock(second, JOB)
+        first.close()  # a crashed process closes its session the same way
+        assert log.try_acquire_job_lock(second, JOB)
+        log.release_job_lock(second, JOB)
+
+
+def test_an_unknown_job_has_no_lock(db: sa.Connection) -> None:
+    with pytest.raises(log.UnknownJob, match="unknown job 'nope'"):
+        log.try_acquire_job_lock(db, "nope")
+
+
+def test_error_messages_drop_row_values_and_mask_contact_details(db: sa.Connection) -> None:
+    coordinator = factories.coordinator(db)
+    factories.mentor(db, coordinator, email="kari.nordmann@example.invalid")
+    db.execute(sa.text("CREATE UNIQUE INDEX mentor_email ON public.peer_mentors (email)"))
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        factories.mentor(db, coordinator, email="kari.nordmann@example.invalid")
+    assert "kari.nordmann" in str(caught.value)  # PostgreSQL's DETAIL line quotes the value...
+    message = log.safe_error_message(caught.value)
+    assert "kari.nordmann" not in message  # ...the log never does
+    assert message.startswith("UniqueViolation: duplicate key value")
+
+    assignment_id = str(uuid.uuid4())
+    masked = log.safe_error_message(ValueError(f"mentor ola@example.invalid +47 912 34 567 on {assignment_id}"))
+    assert "ola@" not in masked and "912" not in masked
+    assert assignment_id in masked  # reference ids are what the message is for
+    assert "[email]" in masked and "[phone]" in masked

@@ -1,0 +1,134 @@
+"""The CLI: bad input gives one clear line; `run` goes through the Dagster instance (run history)."""
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from reminder_pipeline.cli import main
+from reminder_pipeline.core.database import connect, with_database
+from reminder_pipeline_tests import factories
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_an_unknown_job_name_is_refused() -> None:
+    code, output = _invoke("run", "assignment-remindrs")
+    assert code == 2
+    assert "'assignment-remindrs' is not 'assignment-reminders'" in output
+
+
+def test_a_malformed_as_of_is_refused() -> None:
+    code, output = _invoke("run", "assignment-reminders", "--as-of", "22.11.2026")
+    assert code == 2
+    assert "'22.11.2026' does not match the format '%Y-%m-%d'" in output
+
+
+def test_an_unreachable_database_names_the_host_never_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://ops:pa55-w0rd@127.0.0.1:{port}/app")
+    code, output = _invoke("logs")
+    assert code == 1
+    assert output.startswith(f"Error: cannot connect to PostgreSQL at 127.0.0.1:{port}/app")
+    assert "pa55-w0rd" not in output
+    assert len(output.strip().splitlines()) == 1
+
+
+@pytest.mark.database
+def test_a_database_that_was_never_migrated_is_reported(
+    monkeypatch: pytest.MonkeyPatch, empty_database_url: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    code, output = _invoke("run", "assignment-reminders")
+    assert code == 1
+    assert output.strip() == "Error: the database is not migrated: run `reminder-pipeline migrate` first"
+
+
+@pytest.mark.database
+def test_migrate_applies_then_reports_nothing_to_do(monkeypatch: pytest.MonkeyPatch, empty_database_url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    assert "applied 3 migration(s)" in _invoke("migrate")[1]
+    assert "applied 0 migration(s)" in _invoke("migrate")[1]
+
+
+@pytest.mark.database
+def test_seed_then_logs(monkeypatch: pytest.MonkeyPatch, database_url: str, db: sa.Connection) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    code, output = _invoke("seed", "--assignments", "300")
+    assert code == 0 and "seeded 300 assignments" in output
+    assert db.execute(sa.text("SELECT count(*) FROM public.assignments")).scalar() == 300
+    assert _invoke("logs")[1].strip() == "no execution log rows yet"
+
+
+@pytest.mark.database
+def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
+    database_url: str, db: sa.Connection, tmp_path: Path
+) -> None:
+    coordinator = factories.coordinator(db)
+    mentor = factories.mentor(db, coordinator)
+    factories.assignment(db, mentor, assigned_on=dt.date(2026, 11, 1))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
+        "DATABASE_URL": database_url,
+        "REMINDER_PIPELINE_HOME": str(tmp_path),
+    }
+    cli = [sys.executable, "-m", "reminder_pipeline.cli"]
+    done = subprocess.run(
+        [*cli, "run", "assignment-reminders", "--as-of", "2026-11-22"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "execution log: success, 1 assignments evaluated, 2 reminders dispatched" in done.stdout
+
+    (row,) = factories.log_rows(db)
+    with connect(with_database(database_url, "dagster")) as dagster_db:
+        status = dagster_db.execute(
+            sa.text("SELECT status FROM runs WHERE run_id = :id"), {"id": row.dagster_run_id}
+        ).scalar()
+    assert status == "SUCCESS"
+
+    logs = subprocess.run([*cli, "logs", "--limit", "5"], env=env, capture_output=True, text=True, timeout=120)
+    assert logs.returncode == 0 and "assignment_reminders success" in logs.stdout
+
+
+@pytest.mark.database
+def test_run_exits_non_zero_when_the_run_fails(database_url: str, db: sa.Connection, tmp_path: Path) -> None:
+    coordinator = factories.coordinator(db)
+    factories.assignment(db, factories.mentor(db, coordinator), assigned_on=dt.date(2026, 1, 1))
+    db.execute(sa.text("ALTER TABLE public.notifications RENAME TO notifications_moved"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
+        "DATABASE_URL": database_url,
+        "REMINDER_PIPELINE_HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reminder_pipeline.cli",
+            "run",
+            "assignment-reminders",
+            "--as-of",
+            "2026-11-22",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1
+    assert "FAILED" in done.stdout and "execution log: failed" in done.stdout

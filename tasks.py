@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Set-up-and-run entry point that needs nothing but Python 3.11+.
+
+    python3 tasks.py demo   # create .venv, install, run the reminder job end to end
+    python3 tasks.py test   # create .venv, install, run the whole test suite
+
+Extra arguments after `test` go to pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed-pyproject-sha256"
+
+
+def ensure_environment() -> None:
+    """Create the virtualenv and (re)install the project when pyproject.toml changed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"reminder-pipeline needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating virtualenv in .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    print("installing reminder-pipeline and its dependencies (first run takes a few minutes)", flush=True)
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    commands = {
+        "demo": [str(BIN / "reminder-pipeline"), "demo"],
+        "test": [str(BIN / "python"), "-m", "pytest"],
+        "lint": [str(BIN / "ruff"), "check", "."],
+    }
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    ensure_environment()
+    return subprocess.run([*commands[argv[0]], *argv[1:]], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
