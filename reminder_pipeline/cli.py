@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -206,20 +208,29 @@ def ui(host: str, port: int) -> None:
 
     url = _database_url()
     _check_ready(url)
-    prepare_dagster_home(url)
+    dagster_home = prepare_dagster_home(url)
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    command = [
-        dagster,
-        "dev",
-        "-w",
-        str(settings.PROJECT_ROOT / "workspace.yaml"),
-        "-h",
-        host,
-        "-p",
-        str(port),
-    ]
-    sys.exit(subprocess.call(command))
+    command = [dagster, "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+    sys.exit(_run_until_stopped(command, cwd=dagster_home))
 
+
+def _run_until_stopped(command: list[str], cwd: Path) -> int:
+    """Run `command`; SIGINT or SIGTERM to this process becomes SIGINT to it, which `dagster dev`
+    answers by stopping its webserver and daemon cleanly. The embedded database stops after it."""
+    child = subprocess.Popen(
+        command, cwd=cwd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
+
+    def forward(signum: int, frame: object) -> None:
+        child.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
 
 if __name__ == "__main__":
     main()
