@@ -217,9 +217,7 @@ def ui(host: str, port: int) -> None:
 def _run_until_stopped(command: list[str], cwd: Path) -> int:
     """Run `command`; SIGINT or SIGTERM to this process becomes SIGINT to it, which `dagster dev`
     answers by stopping its webserver and daemon cleanly. The embedded database stops after it."""
-    child = subprocess.Popen(
-        command, cwd=cwd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
-    )
+    child = subprocess.Popen(command, cwd=cwd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def forward(signum: int, frame: object) -> None:
         child.send_signal(signal.SIGINT)
@@ -231,6 +229,7 @@ def _run_until_stopped(command: list[str], cwd: Path) -> int:
     finally:
         if child.poll() is None:
             child.kill()
+
 
 if __name__ == "__main__":
     main()

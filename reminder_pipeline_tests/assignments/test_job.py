@@ -160,6 +160,15 @@ def test_personal_data_in_an_error_reaches_neither_the_log_row_nor_dagster(
     assert "kari@" not in events
 
 
+def _wait_until_lock_released(db: sa.Connection, key: int) -> None:
+    """The server ends a dead client's backend (and its locks) asynchronously."""
+    deadline = time.monotonic() + 10
+    query = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key")
+    while db.execute(query, {"key": key}).scalar():
+        assert time.monotonic() < deadline, "the lock outlived its process"
+        time.sleep(0.05)
+
+
 def test_a_row_abandoned_by_a_crashed_process_is_closed_by_the_next_run(
     db: sa.Connection, database_url: str, overdue: dict
 ) -> None:
@@ -173,6 +182,7 @@ def test_a_row_abandoned_by_a_crashed_process_is_closed_by_the_next_run(
         "os._exit(9)\n"
     )
     assert subprocess.run([sys.executable, "-c", crash], timeout=60).returncode == 9
+    _wait_until_lock_released(db, execution_log.lock_key("assignment_reminders"))
 
     assert run_assignment_reminders(database_url, AS_OF).success
     abandoned, recovered = factories.log_rows(db)
