@@ -103,16 +103,3 @@ def _secure_bookkeeping(connection: sa.Connection) -> None:
         connection.execute(sa.text(f"ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY"))
         if roles:
             connection.execute(sa.text(f"REVOKE ALL ON public.{table} FROM {roles}"))
-
-
-def pending_migrations(url: str, directory: Path | None = None) -> list[str]:
-    """Ids of migrations not yet applied (used to explain a 'not migrated' database)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import yoyo
-
-    backend = yoyo.get_backend(libpq_url(url))
-    try:
-        return [m.id for m in backend.to_apply(yoyo.read_migrations(str(directory or settings.MIGRATIONS_DIR)))]
-    finally:
-        backend.connection.close()

@@ -65,23 +65,30 @@ def dispatch(
         )
     )
     copy_frame(connection, notifications[OUTBOX_COLUMNS], "incoming_notifications")
-    # Sorted inserts: two writers that somehow overlap take row locks in the same order (no deadlock).
+    # Sorted (bytewise, the cheap order) so that two writers that somehow overlap take row locks in
+    # the same order and cannot deadlock. Created rows are kept only when a channel wants them.
+    insert = (
+        "INSERT INTO public.notifications"
+        " (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)"
+        " SELECT idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step,"
+        "  jsonb_build_object('days_without_contact', days_without_contact)"
+        ' FROM incoming_notifications ORDER BY idempotency_key COLLATE "C"'
+        " ON CONFLICT (idempotency_key) DO NOTHING"
+    )
+    if not channels:
+        created = connection.execute(
+            sa.text(f"WITH created AS ({insert} RETURNING 1) SELECT count(*) FROM created")
+        ).scalar_one()
+        return DispatchResult(requested=len(notifications), created=created)
+
     connection.execute(
         sa.text(
-            "CREATE TEMP TABLE created_notifications ON COMMIT DROP AS "
-            "WITH created AS ("
-            " INSERT INTO public.notifications"
-            "  (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)"
-            " SELECT idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step,"
-            "  jsonb_build_object('days_without_contact', days_without_contact)"
-            " FROM incoming_notifications ORDER BY idempotency_key"
-            " ON CONFLICT (idempotency_key) DO NOTHING"
-            " RETURNING id, kind, recipient_role, recipient_id, assignment_id"
-            ") SELECT * FROM created"
+            "CREATE TEMP TABLE created_notifications ON COMMIT DROP AS WITH created AS"
+            f" ({insert} RETURNING id, kind, recipient_role, recipient_id, assignment_id) SELECT * FROM created"
         )
     )
     created = connection.execute(sa.text("SELECT count(*) FROM created_notifications")).scalar_one()
-    if channels and created:
+    if created:
         frame = read_frame(connection, "SELECT * FROM created_notifications ORDER BY id")
         for channel in channels:
             channel.deliver(frame)

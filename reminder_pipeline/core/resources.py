@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from dagster import ConfigurableResource
 
-from reminder_pipeline.core.database import connect, require_migrated, resolve_database_url
+from reminder_pipeline.core.database import connect, resolve_database_url
 
 
 class PipelineDatabase(ConfigurableResource):
@@ -22,10 +22,4 @@ class PipelineDatabase(ConfigurableResource):
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection inside one transaction, committed when the block ends without error."""
         with connect(self.url()) as connection, connection.begin():
-            yield connection
-
-    @contextmanager
-    def autocommit(self) -> Iterator[sa.Connection]:
-        with connect(self.url(), autocommit=True) as connection:
-            require_migrated(connection)
             yield connection
