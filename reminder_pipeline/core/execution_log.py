@@ -8,6 +8,7 @@ the Dagster wiring lives in :mod:`reminder_pipeline.core.guarded_run`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ class FinishedRun:
     status: str
     consecutive_failure_count: int
     error_message: str | None
+    dagster_run_id: str | None
+    completed_at: dt.datetime
+    #: The count of the newest earlier finished row: what a success just reset, say.
+    previous_failure_count: int
 
 
 def lock_key(job_name: str) -> int:
@@ -103,7 +108,17 @@ def record_skipped(connection: sa.Connection, job_name: str, dagster_run_id: str
     ).scalar_one()
 
 
-_FINISH_RETURNING = "RETURNING id, job_name, status, consecutive_failure_count, error_message"
+# The newest earlier finished row of the same job: the one the failure chain continues from.
+_PREVIOUS_FINISHED = (
+    "SELECT previous.consecutive_failure_count FROM public.cron_execution_logs AS previous"
+    " WHERE previous.job_name = log.job_name AND previous.id <> log.id"
+    " AND previous.status IN ('success', 'failed') AND previous.started_at <= log.started_at"
+    " ORDER BY previous.started_at DESC LIMIT 1"
+)
+_FINISH_RETURNING = (
+    "RETURNING log.id, log.job_name, log.status, log.consecutive_failure_count, log.error_message,"
+    f" log.dagster_run_id, log.completed_at, coalesce(({_PREVIOUS_FINISHED}), 0)"
+)
 
 
 def _finished(row: sa.Row[Any] | None) -> FinishedRun | None:
@@ -121,11 +136,11 @@ def finish_success(
     """One UPDATE by primary key; a row that is no longer `running` is left alone (returns None)."""
     row = connection.execute(
         sa.text(
-            "UPDATE public.cron_execution_logs SET status = 'success', completed_at = clock_timestamp(),"
-            " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::integer,"
+            "UPDATE public.cron_execution_logs AS log SET status = 'success', completed_at = clock_timestamp(),"
+            " duration_ms = (extract(epoch FROM clock_timestamp() - log.started_at) * 1000)::integer,"
             " assignments_evaluated = :evaluated, reminders_dispatched = :dispatched,"
             " consecutive_failure_count = 0, error_message = NULL, details = CAST(:details AS jsonb)"
-            f" WHERE id = :id AND status = 'running' {_FINISH_RETURNING}"
+            f" WHERE log.id = :id AND log.status = 'running' {_FINISH_RETURNING}"
         ),
         {
             "id": row_id,
@@ -145,11 +160,7 @@ def finish_failure(connection: sa.Connection, row_id: UUID, error_message: str) 
             "UPDATE public.cron_execution_logs AS log SET status = 'failed', completed_at = clock_timestamp(),"
             " duration_ms = (extract(epoch FROM clock_timestamp() - log.started_at) * 1000)::integer,"
             " error_message = :message,"
-            " consecutive_failure_count = 1 + coalesce(("
-            "   SELECT previous.consecutive_failure_count FROM public.cron_execution_logs AS previous"
-            "   WHERE previous.job_name = log.job_name AND previous.id <> log.id"
-            "     AND previous.status IN ('success', 'failed') AND previous.started_at <= log.started_at"
-            "   ORDER BY previous.started_at DESC LIMIT 1), 0)"
+            f" consecutive_failure_count = 1 + coalesce(({_PREVIOUS_FINISHED}), 0)"
             f" WHERE log.id = :id AND log.status = 'running' {_FINISH_RETURNING}"
         ),
         {"id": row_id, "message": error_message[:MAX_ERROR_MESSAGE_LENGTH]},

@@ -31,6 +31,8 @@ from dagster import (
 )
 from pydantic import PrivateAttr
 
+from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.alerting.service import AlertOutcome
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import create_engine, require_migrated
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -59,12 +61,14 @@ class JobRunGuard(ConfigurableResource):
     """Holds a job's advisory lock and its execution-log row for the length of one run."""
 
     database: PipelineDatabase
+    alerting: OpsAlerting
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
     _connection: sa.Connection | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
     _started: float = PrivateAttr(default=0.0)
+    _alert_outcome: AlertOutcome | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["JobRunGuard"]:
@@ -103,6 +107,7 @@ class JobRunGuard(ConfigurableResource):
             details=outcome.details,
         )
         execution_log.release_job_lock(connection, ticket.job_name)
+        self._after_finish()
         return self._finished
 
     def fail(self, error: BaseException | str) -> execution_log.FinishedRun | None:
@@ -111,7 +116,18 @@ class JobRunGuard(ConfigurableResource):
             return None
         message = error if isinstance(error, str) else execution_log.safe_error_message(error)
         self._finished = execution_log.finish_failure(self._lock_connection(), self._ticket.log_row_id, message)
+        self._after_finish()
         return self._finished
+
+    def _after_finish(self) -> None:
+        """Alerting is isolated: it never raises and is bounded by its own timeout."""
+        if self._finished is not None:
+            self._alert_outcome = self.alerting.after_run_finished(self._finished)
+
+    @property
+    def alert_outcome(self) -> AlertOutcome | None:
+        """The alert this run's finalisation sent, if any (for the run's own log)."""
+        return self._alert_outcome
 
     def _require_ticket(self) -> RunTicket:
         if self._ticket is None:
@@ -167,15 +183,24 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
         f"Log row {finished.row_id if finished else '?'} finalised as success: "
         f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
     )
+    _log_alert(context, run_guard)
+
+
+def _log_alert(context: OpExecutionContext | HookContext, run_guard: JobRunGuard) -> None:
+    if run_guard.alert_outcome is not None:
+        outcome = run_guard.alert_outcome
+        (context.log.info if outcome.sent else context.log.warning)(outcome.describe())
 
 
 @failure_hook(required_resource_keys={"run_guard"})
 def record_failed_step(context: HookContext) -> None:
     """The `finally` of the two-step write: a failing op marks the row `failed` at once."""
     error = context.op_exception or RuntimeError(f"op {context.op.name} failed")
-    finished = context.resources.run_guard.fail(error)
+    run_guard = context.resources.run_guard
+    finished = run_guard.fail(error)
     if finished is not None:
         context.log.error(
             f"Log row {finished.row_id} marked failed "
             f"(consecutive failures: {finished.consecutive_failure_count}): {finished.error_message}"
         )
+    _log_alert(context, run_guard)

@@ -59,6 +59,19 @@ def test_admins_read_the_execution_log(db: sa.Connection, people: dict) -> None:
         assert _count(db, "cron_execution_logs") == 1
 
 
+def test_only_admins_read_operations_alerts_and_only_the_service_role_writes_them(
+    db: sa.Connection, people: dict
+) -> None:
+    db.execute(sa.text("INSERT INTO public.ops_alerts (kind, job_name, payload) VALUES ('missed_run', 'j', '{}')"))
+    with acting_as(db, "authenticated", _claims(people["admin"], role="admin")):
+        assert _count(db, "ops_alerts") == 1
+    for who in ("coordinator", "mentor"):
+        with acting_as(db, "authenticated", _claims(people[who])):
+            assert _count(db, "ops_alerts") == 0
+    with acting_as(db, "authenticated", _claims(people["admin"], role="admin")), pytest.raises(sa.exc.ProgrammingError):
+        db.execute(sa.text("DELETE FROM public.ops_alerts"))
+
+
 @pytest.mark.parametrize("who", ["coordinator", "mentor", "other_mentor"])
 def test_other_authenticated_users_read_no_execution_log_rows(db: sa.Connection, people: dict, who: str) -> None:
     with acting_as(db, "authenticated", _claims(people[who])):

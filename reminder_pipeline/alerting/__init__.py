@@ -1,0 +1,1 @@
+"""Operations alerting: consecutive failures and recovery, long runs, missed runs."""

@@ -1,0 +1,80 @@
+"""Where alerts go. Each channel has a short timeout and raises :class:`DeliveryFailed` with a message
+that never contains the secret it was configured with (a webhook URL is a credential)."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+from reminder_pipeline.alerting.policy import Alert, email_message, slack_message
+
+
+class DeliveryFailed(RuntimeError):
+    """The channel did not accept the alert."""
+
+
+class AlertChannel(Protocol):
+    name: str
+
+    def deliver(self, alert: Alert) -> None: ...
+
+
+@dataclass
+class SlackWebhookChannel:
+    """Slack incoming webhook through slack_sdk. `WebhookClient` does not raise on 4xx/5xx, so the
+    status is checked; its retry handlers are turned off so a dead endpoint costs one timeout."""
+
+    webhook_url: str
+    timeout_seconds: float = 5.0
+    name: str = "slack"
+
+    def deliver(self, alert: Alert) -> None:
+        from slack_sdk.webhook import WebhookClient
+
+        client = WebhookClient(self.webhook_url, timeout=self.timeout_seconds, retry_handlers=[])  # type: ignore[arg-type]
+        try:
+            response = client.send_dict(slack_message(alert))
+        except Exception as error:  # timeouts, refused connections, TLS errors ...
+            raise DeliveryFailed(self._scrub(f"slack webhook: {type(error).__name__}: {error}")) from None
+        if response.status_code != 200:
+            raise DeliveryFailed(f"slack webhook answered HTTP {response.status_code}")
+
+    def __repr__(self) -> str:  # never show the URL
+        return "SlackWebhookChannel(webhook_url='[secret]')"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.webhook_url, "[webhook]")[:300]
+
+
+@dataclass
+class EmailChannel:
+    """Plain SMTP (STARTTLS when the server offers it), as an optional second channel."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    timeout_seconds: float = 5.0
+    username: str | None = None
+    password: str | None = None
+    name: str = "email"
+
+    def deliver(self, alert: Alert) -> None:
+        subject, body = email_message(alert)
+        message = EmailMessage()
+        message["Subject"], message["From"], message["To"] = subject, self.sender, ", ".join(self.recipients)
+        message.set_content(body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
+                if smtp.has_extn("starttls"):
+                    smtp.starttls()
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as error:
+            raise DeliveryFailed(f"email: {type(error).__name__}") from None
+
+    def __repr__(self) -> str:
+        return f"EmailChannel(host={self.host!r}, port={self.port}, password='[secret]')"

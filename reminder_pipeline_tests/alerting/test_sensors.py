@@ -1,0 +1,130 @@
+"""Long-run and missed-run sensors, evaluated against real execution-log rows."""
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance, SensorDefinition, SkipReason, build_sensor_context
+
+from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.alerting.sensors import alert_redelivery_sensor, long_running_runs_sensor, missed_runs_sensor
+from reminder_pipeline.definitions import defs
+from reminder_pipeline_tests.dagster_helpers import alerting_for
+from reminder_pipeline_tests.http_peers import HttpPeer
+
+pytestmark = pytest.mark.database
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def _log_row(db: sa.Connection, status: str, started_minutes_ago: float, job: str = "assignment_reminders") -> None:
+    db.execute(
+        sa.text(
+            "INSERT INTO public.cron_execution_logs (job_name, status, started_at, completed_at, dagster_run_id)"
+            " VALUES (:job, :status, now() - make_interval(secs => :ago * 60),"
+            "  CASE WHEN :status <> 'running' THEN now() - make_interval(secs => :ago * 60) + interval '2 seconds' END,"
+            "  'run-' || :status)"
+        ),
+        {"job": job, "status": status, "ago": started_minutes_ago},
+    )
+
+
+def _evaluate(
+    sensor: SensorDefinition, instance: DagsterInstance, alerting: OpsAlerting, cursor: str | None = None
+) -> tuple[SkipReason, str | None]:
+    with build_sensor_context(instance=instance, resources={"ops_alerting": alerting}, cursor=cursor) as context:
+        return sensor(context), context.cursor
+
+
+def test_the_sensors_are_registered_and_running_by_default() -> None:
+    sensors = {sensor.name: sensor for sensor in defs.get_repository_def().sensor_defs}
+    assert set(sensors) == {"ops_long_running_runs", "ops_missed_runs", "ops_alert_redelivery"}
+    assert all(s.default_status.value == "RUNNING" and s.minimum_interval_seconds == 300 for s in sensors.values())
+
+
+def test_a_run_still_running_after_31_minutes_is_alerted_once(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
+) -> None:
+    _log_row(db, "success", 60 * 24)
+    _log_row(db, "running", 31)
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+
+    first, _ = _evaluate(long_running_runs_sensor, instance, alerting)
+    second, _ = _evaluate(long_running_runs_sensor, instance, alerting)
+
+    assert "long_running alert" in first.skip_message and second.skip_message == "nothing to report"
+    (request,) = slack.requests
+    message = request.json()
+    assert message["text"].endswith("assignment_reminders has been running for 31 minutes")
+    assert "run-running" in message["blocks"][1]["text"]["text"]
+    assert message["blocks"][2]["elements"][0]["text"].startswith("Last successful run: 20")
+
+
+def test_a_run_running_for_29_minutes_is_not_alerted(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
+) -> None:
+    _log_row(db, "running", 29)
+    _evaluate(long_running_runs_sensor, instance, alerting_for(database_url, slack_webhook_url=slack.url))
+    assert slack.requests == []
+
+
+def test_a_job_without_success_for_27_hours_is_alerted_once_and_once_more_on_recovery(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
+) -> None:
+    _log_row(db, "success", 27 * 60 + 1)
+    _log_row(db, "failed", 3 * 60)
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+
+    _, cursor = _evaluate(missed_runs_sensor, instance, alerting)
+    _evaluate(missed_runs_sensor, instance, alerting, cursor)
+    assert [r.json()["text"].split(" ", 1)[1] for r in slack.requests] == [
+        "assignment_reminders has not succeeded for 27 hours"
+    ]
+
+    _log_row(db, "success", 1)
+    _evaluate(missed_runs_sensor, instance, alerting, cursor)
+    _evaluate(missed_runs_sensor, instance, alerting, cursor)
+    assert [r.json()["text"].split(" ", 1)[1] for r in slack.requests][1:] == [
+        "assignment_reminders is succeeding again after a missed run"
+    ]
+
+
+def test_a_job_that_ran_25_hours_ago_is_not_missed(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
+) -> None:
+    _log_row(db, "success", 25 * 60)
+    _evaluate(missed_runs_sensor, instance, alerting_for(database_url, slack_webhook_url=slack.url))
+    assert slack.requests == []
+
+
+def test_a_job_that_never_ran_is_missed_once_the_watch_is_older_than_the_limit(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
+) -> None:
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    _, cursor = _evaluate(missed_runs_sensor, instance, alerting)
+    assert cursor is not None and slack.requests == []  # the watch just started
+
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=30)).isoformat()
+    _evaluate(missed_runs_sensor, instance, alerting, long_ago)
+    _evaluate(missed_runs_sensor, instance, alerting, long_ago)
+    (request,) = slack.requests
+    assert request.json()["blocks"][2]["elements"][0]["text"] == "Last successful run: never"
+
+
+def test_undelivered_alerts_are_redelivered_by_their_sensor(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
+) -> None:
+    _log_row(db, "running", 45)
+    slack.status = 503
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    _evaluate(long_running_runs_sensor, instance, alerting)
+    slack.status = 200
+    result, _ = _evaluate(alert_redelivery_sensor, instance, alerting)
+    assert "delivered" in result.skip_message and "NOT" not in result.skip_message
+    assert len(slack.requests) == 2
+    assert db.execute(sa.text("SELECT delivery_attempts FROM public.ops_alerts")).scalar() == 2
