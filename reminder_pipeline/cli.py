@@ -198,6 +198,23 @@ def demo(count: int) -> None:
         sys.exit(1)
 
 
+@main.command("admin-api")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback by default.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@_friendly_errors
+def admin_api(host: str, port: int) -> None:
+    """Serve the admin HTTP API (uvicorn). Needs SUPABASE_JWT_SECRET to verify tokens."""
+    import uvicorn
+
+    from reminder_pipeline.admin_api.app import create_app
+
+    if not os.environ.get("SUPABASE_JWT_SECRET"):
+        raise click.ClickException("SUPABASE_JWT_SECRET is not set: the admin API cannot verify tokens")
+    url = _database_url()
+    _check_ready(url)
+    uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=3000, show_default=True)

@@ -84,9 +84,10 @@ def seed(
                 f"   CASE WHEN r_contact < {NEVER_CONTACTED_SHARE} THEN NULL"
                 "         ELSE CAST(:today AS date) - floor(r_when * least(45, assigned_days_ago))::int END,"
                 f"   CASE WHEN r_closed < {CLOSED_SHARE} THEN now() END"
-                "  FROM drawn RETURNING id, mentor_id, last_contact_date"
+                "  FROM drawn RETURNING id, mentor_id, status, last_contact_date"
                 ") INSERT INTO public.activities (assignment_id, mentor_id, activity_date)"
-                "  SELECT id, mentor_id, last_contact_date FROM inserted WHERE last_contact_date IS NOT NULL"
+                "  SELECT id, mentor_id, last_contact_date FROM inserted"
+                "  WHERE last_contact_date IS NOT NULL AND status = 'active'"
             ),
             {**params, "low": low, "high": high},
         ).rowcount

@@ -133,3 +133,9 @@ def test_run_exits_non_zero_when_the_run_fails(database_url: str, db: sa.Connect
     )
     assert done.returncode == 1
     assert "FAILED" in done.stdout and "execution log: failed" in done.stdout
+
+
+def test_the_admin_api_refuses_to_start_without_a_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPABASE_JWT_SECRET", raising=False)
+    code, output = _invoke("admin-api")
+    assert code == 1 and "SUPABASE_JWT_SECRET is not set" in output

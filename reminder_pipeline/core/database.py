@@ -64,8 +64,11 @@ def describe(url: str) -> str:
     return f"{host}{port}/{parsed.database or ''}"
 
 
-def create_engine(url: str) -> Engine:
-    """An engine without a pool: jobs are short and tests drop databases right after use."""
+def create_engine(url: str, *, pooled: bool = False) -> Engine:
+    """Without a pool by default: jobs are short and tests drop databases right after use. The
+    admin API, which serves many short requests, asks for a small pool."""
+    if pooled:
+        return sa.create_engine(sqlalchemy_url(url), pool_size=5, max_overflow=5, pool_pre_ping=True)
     return sa.create_engine(sqlalchemy_url(url), poolclass=NullPool)
 
 

@@ -1,0 +1,1 @@
+"""Activity registration: every path moves the assignment's last contact forward."""

@@ -1,0 +1,142 @@
+"""`reminder-pipeline admin-api`: the operations team's authenticated HTTP API."""
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from reminder_pipeline.activities.registration import today_local
+from reminder_pipeline.admin_api.auth import Principal, admin
+from reminder_pipeline.assignments.corrections import correct_last_contact_date
+from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.database import create_engine, resolve_database_url
+
+
+class LastContactCorrection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    last_contact_date: dt.date = Field(description="The corrected date (YYYY-MM-DD); not in the future.")
+    reason: str = Field(min_length=1, max_length=1000, description="Why the date is corrected (audited).")
+
+    @field_validator("last_contact_date")
+    @classmethod
+    def _not_in_the_future(cls, value: dt.date) -> dt.date:
+        if value > today_local():
+            raise ValueError("last_contact_date cannot be in the future (Europe/Oslo)")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("reason must not be blank")
+        if "\x00" in value:
+            raise ValueError("reason must not contain NUL characters")
+        return value.strip()
+
+
+class CorrectionResult(BaseModel):
+    correction_id: uuid.UUID
+    assignment_id: uuid.UUID
+    previous_last_contact_date: dt.date | None
+    last_contact_date: dt.date
+    corrected_by: uuid.UUID
+    corrected_at: dt.datetime
+
+
+class CronRun(BaseModel):
+    id: uuid.UUID
+    job_name: str
+    status: str
+    started_at: dt.datetime
+    completed_at: dt.datetime | None
+    duration_ms: int | None
+    assignments_evaluated: int | None
+    reminders_dispatched: int | None
+    consecutive_failure_count: int | None
+    error_message: str | None
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    """`database_url=None`: `DATABASE_URL` (or the embedded server), resolved when the app starts."""
+
+    engine_lock = threading.Lock()
+    engines: list[sa.Engine] = []
+
+    def engine() -> sa.Engine:
+        """Created on first use (not at import, not before the server runs), disposed at shutdown."""
+        with engine_lock:
+            if not engines:
+                engines.append(create_engine(database_url or resolve_database_url(), pooled=True))
+            return engines[0]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for created in engines:
+            created.dispose()
+
+    app = FastAPI(
+        title="reminder-pipeline admin API",
+        version="1",
+        description="Operations endpoints. Every /admin route needs a Supabase JWT with app_metadata.role = admin.",
+        lifespan=lifespan,
+    )
+
+    def transaction() -> Iterator[sa.Connection]:
+        with engine().begin() as connection:
+            yield connection
+
+    Db = Annotated[sa.Connection, Depends(transaction)]
+    Admin = Annotated[Principal, Depends(admin)]
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(connection: Db) -> dict[str, str]:
+        connection.execute(sa.text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.put(
+        "/admin/assignments/{assignment_id}/last-contact-date",
+        response_model=CorrectionResult,
+        tags=["admin"],
+        responses={
+            401: {"description": "No valid token"},
+            403: {"description": "Not an admin"},
+            404: {"description": "Unknown assignment"},
+        },
+    )
+    def correct_last_contact(
+        assignment_id: uuid.UUID, body: LastContactCorrection, principal: Admin, connection: Db
+    ) -> Any:
+        """Correct an assignment's last contact date (it may move backwards); audited in the same transaction."""
+        correction = correct_last_contact_date(
+            connection, assignment_id, body.last_contact_date, reason=body.reason, corrected_by=principal.subject
+        )
+        if correction is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "assignment not found")
+        return correction
+
+    @app.get(
+        "/admin/cron-runs",
+        response_model=list[CronRun],
+        tags=["admin"],
+        responses={401: {"description": "No valid token"}, 403: {"description": "Not an admin"}},
+    )
+    def cron_runs(
+        principal: Admin,
+        connection: Db,
+        job: Annotated[
+            str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_]+$", description="Only this job's rows.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    ) -> Any:
+        """The newest execution-log rows."""
+        return execution_log.recent_runs(connection, job, limit)
+
+    return app
