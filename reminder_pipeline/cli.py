@@ -84,7 +84,7 @@ def seed(count: int) -> None:
 
 
 def _seed(url: str, count: int) -> None:
-    from reminder_pipeline.assignments.jobs import today_local
+    from reminder_pipeline.core.run_config import today_local
     from reminder_pipeline.seed import seed as seed_rows
 
     _check_ready(url)

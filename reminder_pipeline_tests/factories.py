@@ -75,3 +75,23 @@ def log_rows(db: sa.Connection, job_name: str = "assignment_reminders") -> list[
 
 def notification_count(db: sa.Connection) -> int:
     return db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar_one()
+
+
+def certification(
+    db: sa.Connection,
+    mentor_id: uuid.UUID,
+    *,
+    expires_on: dt.date,
+    certification_type: str = "peer_mentor_basic",
+) -> uuid.UUID:
+    return db.execute(
+        sa.text(
+            "INSERT INTO public.certifications (mentor_id, certification_type, issued_on, expires_on)"
+            " VALUES (:m, :t, CAST(:e AS date) - 730, :e) RETURNING id"
+        ),
+        {"m": mentor_id, "t": certification_type, "e": expires_on},
+    ).scalar_one()
+
+
+def count(db: sa.Connection, table: str, where: str = "true", **params: object) -> int:
+    return db.execute(sa.text(f"SELECT count(*) FROM public.{table} WHERE {where}"), params).scalar_one()

@@ -25,10 +25,13 @@ class RecordedRequest:
 @dataclass
 class HttpPeer:
     status: int = 200
+    #: Answers for the next requests, in order, before falling back to `status`.
+    statuses: list[int] = field(default_factory=list)
     delay_seconds: float = 0.0
     response_body: bytes = b"ok"
     requests: list[RecordedRequest] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -43,10 +46,12 @@ class HttpPeer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
-                peer.requests.append(RecordedRequest("POST", self.path, dict(self.headers), body))
+                with peer._lock:
+                    peer.requests.append(RecordedRequest("POST", self.path, dict(self.headers), body))
+                    status = peer.statuses.pop(0) if peer.statuses else peer.status
                 time.sleep(peer.delay_seconds)
                 try:
-                    self.send_response(peer.status)
+                    self.send_response(status)
                     self.send_header("Content-Length", str(len(peer.response_body)))
                     self.end_headers()
                     self.wfile.write(peer.response_body)

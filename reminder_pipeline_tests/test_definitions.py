@@ -1,5 +1,6 @@
 from dagster import Definitions, in_process_executor
 
+from reminder_pipeline.core import execution_log
 from reminder_pipeline.definitions import defs
 
 
@@ -13,11 +14,17 @@ def test_jobs_and_schedules_snapshot() -> None:
     schedules = sorted(
         (s.name, s.job_name, s.cron_schedule, s.execution_timezone) for s in defs.get_repository_def().schedule_defs
     )
-    assert jobs == ["assignment_reminders"]
-    assert schedules == [("assignment_reminders_daily", "assignment_reminders", "0 7 * * *", "Europe/Oslo")]
+    assert jobs == ["assignment_reminders", "certification_reminders", "dynamics_sync"]
+    assert schedules == [
+        ("assignment_reminders_daily", "assignment_reminders", "0 7 * * *", "Europe/Oslo"),
+        ("certification_reminders_nightly", "certification_reminders", "0 2 * * *", "Europe/Oslo"),
+        ("dynamics_sync_every_5_minutes", "dynamics_sync", "*/5 * * * *", "Europe/Oslo"),
+    ]
 
 
 def test_guarded_jobs_run_in_one_process_so_the_lock_lives_across_ops() -> None:
-    job = defs.get_job_def("assignment_reminders")
-    assert job.executor_def is in_process_executor
-    assert job.tags["reminder_pipeline/serial"] == "assignment_reminders"
+    for name in ("assignment_reminders", "certification_reminders", "dynamics_sync"):
+        job = defs.get_job_def(name)
+        assert job.executor_def is in_process_executor
+        assert job.tags["reminder_pipeline/serial"] == name
+        assert name in execution_log.JOB_LOCK_KEYS

@@ -12,13 +12,12 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
 
 from reminder_pipeline.core.bulk import copy_frame
-from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+from reminder_pipeline.core.run_config import today_local
 
 
 class RegistrationPath(StrEnum):
@@ -95,10 +94,6 @@ SELECT a.id, a.mentor_id, i.activity_date::date, i.kind, :path, :registered_by
 FROM incoming_activities i JOIN public.assignments a ON a.id = i.assignment_id::uuid
 ORDER BY i.row_number
 """
-
-
-def today_local() -> dt.date:
-    return dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).date()
 
 
 def register(

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from reminder_pipeline.activities.registration import today_local
-from reminder_pipeline.admin_api.auth import Principal, admin
+from reminder_pipeline.admin_api.auth import Principal, admin, authenticated
 from reminder_pipeline.assignments.corrections import correct_last_contact_date
+from reminder_pipeline.certifications.dynamics_sync import make_due_now
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import create_engine, resolve_database_url
+from reminder_pipeline.core.run_config import today_local
 
 
 class LastContactCorrection(BaseModel):
@@ -63,6 +64,11 @@ class CronRun(BaseModel):
     error_message: str | None
 
 
+class SyncRetryResult(BaseModel):
+    event_id: uuid.UUID
+    status: str
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     """`database_url=None`: `DATABASE_URL` (or the embedded server), resolved when the app starts."""
 
@@ -95,6 +101,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     Db = Annotated[sa.Connection, Depends(transaction)]
     Admin = Annotated[Principal, Depends(admin)]
+    Authenticated = Annotated[Principal, Depends(authenticated)]
 
     @app.get("/healthz", tags=["health"])
     def healthz(connection: Db) -> dict[str, str]:
@@ -138,5 +145,36 @@ def create_app(database_url: str | None = None) -> FastAPI:
     ) -> Any:
         """The newest execution-log rows."""
         return execution_log.recent_runs(connection, job, limit)
+
+    @app.post(
+        "/coordinator/dynamics-sync/{event_id}/retry",
+        response_model=SyncRetryResult,
+        tags=["coordinator"],
+        responses={
+            401: {"description": "No valid token"},
+            403: {"description": "Not this mentor's coordinator"},
+            404: {"description": "Unknown event"},
+            409: {"description": "Already synced"},
+        },
+    )
+    def retry_dynamics_sync(event_id: uuid.UUID, principal: Authenticated, connection: Db) -> Any:
+        """Make a pending or dead Dynamics sync event due now (the mentor's coordinator, or an admin)."""
+        event = connection.execute(
+            sa.text(
+                "SELECT e.status, c.auth_user_id AS coordinator_user FROM public.dynamics_sync_events AS e"
+                " JOIN public.peer_mentors AS m ON m.id = e.mentor_id"
+                " JOIN public.coordinators AS c ON c.id = m.coordinator_id"
+                " WHERE e.id = :id FOR UPDATE OF e"
+            ),
+            {"id": event_id},
+        ).one_or_none()
+        if event is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "sync event not found")
+        if not (principal.is_admin or event.coordinator_user == principal.subject):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only the mentor's coordinator or an admin may retry")
+        if event.status == "synced":
+            raise HTTPException(status.HTTP_409_CONFLICT, "sync event is already synced")
+        make_due_now(connection, event_id=event_id)
+        return SyncRetryResult(event_id=event_id, status="pending")
 
     return app

@@ -18,6 +18,7 @@ RECOVERED = "recovered"
 LONG_RUNNING = "long_running"
 MISSED_RUN = "missed_run"
 MISSED_RUN_RECOVERED = "missed_run_recovered"
+DYNAMICS_SYNC_DEAD = "dynamics_sync_dead"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Alert:
     execution_log_id: UUID | None
     dagster_run_id: str | None
     payload: dict[str, Any] = field(default_factory=dict)
+    #: What the incident is about when it is not a log row (a Dynamics sync event, say).
+    subject_id: UUID | None = None
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -89,6 +92,7 @@ _HEADERS = {
     LONG_RUNNING: ":hourglass: {job} has been running for {minutes} minutes",
     MISSED_RUN: ":warning: {job} has not succeeded for {hours} hours",
     MISSED_RUN_RECOVERED: ":white_check_mark: {job} is succeeding again after a missed run",
+    DYNAMICS_SYNC_DEAD: ":x: Dynamics sync gave up after {attempts} attempts: mentor may still be visible on portal",
 }
 
 
@@ -100,6 +104,7 @@ def headline(alert: Alert) -> str:
         recovered=payload.get("recovered_after_failures"),
         minutes=payload.get("running_minutes"),
         hours=payload.get("hours_since_success"),
+        attempts=payload.get("attempts"),
     )
 
 
@@ -110,6 +115,10 @@ def _details(alert: Alert) -> list[str]:
         lines.append(f"*Error:* {payload['error_message']}")
     if "consecutive_failure_count" in payload:
         lines.append(f"*Consecutive failures:* {payload['consecutive_failure_count']}")
+    if payload.get("sync_event_id"):
+        lines.append(f"*Sync event:* `{payload['sync_event_id']}` (mentor `{payload.get('mentor_id')}`)")
+    if payload.get("last_error"):
+        lines.append(f"*Last error:* {payload['last_error']}")
     if payload.get("execution_log_id"):
         lines.append(f"*Execution log row:* `{payload['execution_log_id']}`")
     if payload.get("dagster_run_id"):

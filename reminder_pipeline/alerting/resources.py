@@ -5,7 +5,7 @@ import datetime as dt
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from reminder_pipeline.alerting.service import AlertOutcome, AlertService, AlertSettings
+from reminder_pipeline.alerting.service import DEFAULT_MISSED_RUN_HOURS, AlertOutcome, AlertService, AlertSettings
 from reminder_pipeline.core.execution_log import FinishedRun
 from reminder_pipeline.core.resources import PipelineDatabase
 
@@ -20,7 +20,7 @@ class OpsAlerting(ConfigurableResource):
     webserver_base_url: str | None = Field(default=None, description="Dagster UI URL, for links to runs.")
     slack_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
     long_running_minutes: float = Field(default=30, gt=0)
-    missed_run_hours: dict[str, float] = Field(default_factory=lambda: {"assignment_reminders": 26.0})
+    missed_run_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MISSED_RUN_HOURS))
 
     def service(self) -> AlertService:
         return AlertService(

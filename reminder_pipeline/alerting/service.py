@@ -47,6 +47,10 @@ class AlertOutcome:
         return f"{self.kind} alert {self.alert_id} for {self.job_name} {state}"
 
 
+#: No success for longer than this (hours) is a missed run: the interval plus a grace period.
+DEFAULT_MISSED_RUN_HOURS = {"assignment_reminders": 26.0, "certification_reminders": 26.0, "dynamics_sync": 1.0}
+
+
 @dataclass
 class AlertSettings:
     failure_threshold: int = 2
@@ -54,7 +58,7 @@ class AlertSettings:
     webserver_base_url: str | None = None
     slack_webhook_url: str | None = None  # normally unset: Vault, then SLACK_WEBHOOK_URL
     long_running_minutes: float = 30
-    missed_run_hours: dict[str, float] = field(default_factory=lambda: {"assignment_reminders": 26.0})
+    missed_run_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MISSED_RUN_HOURS))
     max_delivery_attempts: int = 5
 
 

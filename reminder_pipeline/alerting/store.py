@@ -15,8 +15,8 @@ def record(connection: sa.Connection, alert: Alert) -> UUID | None:
     """The new alert's id, or None when this incident was alerted already (nothing to send)."""
     return connection.execute(
         sa.text(
-            "INSERT INTO public.ops_alerts (kind, job_name, execution_log_id, dagster_run_id, payload)"
-            " VALUES (:kind, :job, :log_id, :run_id, CAST(:payload AS jsonb))"
+            "INSERT INTO public.ops_alerts (kind, job_name, execution_log_id, dagster_run_id, payload, subject_id)"
+            " VALUES (:kind, :job, :log_id, :run_id, CAST(:payload AS jsonb), :subject)"
             " ON CONFLICT ON CONSTRAINT ops_alerts_once_per_incident DO NOTHING RETURNING id"
         ),
         {
@@ -25,6 +25,7 @@ def record(connection: sa.Connection, alert: Alert) -> UUID | None:
             "log_id": alert.execution_log_id,
             "run_id": alert.dagster_run_id,
             "payload": json.dumps(alert.payload, default=str),
+            "subject": alert.subject_id,
         },
     ).scalar_one_or_none()
 
@@ -44,7 +45,7 @@ def claim_undelivered(connection: sa.Connection, max_attempts: int, limit: int =
     """Undelivered alerts to retry, locked for this transaction; a concurrent retrier skips them."""
     rows = connection.execute(
         sa.text(
-            "SELECT id, kind, job_name, execution_log_id, dagster_run_id, payload FROM public.ops_alerts"
+            "SELECT id, kind, job_name, execution_log_id, dagster_run_id, payload, subject_id FROM public.ops_alerts"
             " WHERE delivered_at IS NULL AND delivery_attempts < :max ORDER BY created_at LIMIT :limit"
             " FOR UPDATE SKIP LOCKED"
         ),

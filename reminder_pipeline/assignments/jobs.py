@@ -2,11 +2,9 @@
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from dagster import (
-    Config,
     DefaultScheduleStatus,
     OpExecutionContext,
     RunRequest,
@@ -16,7 +14,7 @@ from dagster import (
     op,
     schedule,
 )
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from reminder_pipeline.assignments.repository import load_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
@@ -30,6 +28,7 @@ from reminder_pipeline.core.guarded_run import (
     safe_errors,
 )
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_config import AsOfConfig, local_date_of
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 JOB_NAME = "assignment_reminders"
@@ -37,32 +36,12 @@ JOB_NAME = "assignment_reminders"
 SERIAL_TAG = "reminder_pipeline/serial"
 
 
-def today_local() -> dt.date:
-    return dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).date()
-
-
-class ReminderRunConfig(Config):
+class ReminderRunConfig(AsOfConfig):
     """Run configuration; every field has the documented default."""
 
-    as_of: str | None = Field(
-        default=None, description="Date (YYYY-MM-DD, Europe/Oslo) the run acts for; default: today."
-    )
     reminder_after_days: int = Field(default=10, ge=1, description="First reminder after this many days.")
     reminder_interval_days: int = Field(default=7, ge=1, description="Then at most every this many days.")
     escalate_after_days: int = Field(default=21, ge=1, description="Coordinator told after this many days.")
-
-    @field_validator("as_of")
-    @classmethod
-    def _valid_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"as_of must be a date as YYYY-MM-DD, got {value!r}") from None
-        return value
-
-    def as_of_date(self) -> dt.date:
-        return dt.date.fromisoformat(self.as_of) if self.as_of else today_local()
 
     def rules(self) -> ReminderRules:
         return ReminderRules(self.reminder_after_days, self.reminder_interval_days, self.escalate_after_days)
@@ -137,7 +116,7 @@ def run_config_for(as_of: dt.date | None = None, **rules: int) -> dict:
     description="Every day at 07:00 Europe/Oslo, for that day.",
 )
 def assignment_reminders_daily(context: ScheduleEvaluationContext) -> RunRequest:
-    as_of = context.scheduled_execution_time.astimezone(ZoneInfo(LOCAL_TIMEZONE)).date()
+    as_of = local_date_of(context.scheduled_execution_time)
     return RunRequest(
         run_key=f"{JOB_NAME}:{as_of.isoformat()}",
         run_config=run_config_for(as_of),

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 #: ``SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = <key>`` (see docs/runbook.md).
 JOB_LOCK_KEYS: dict[str, int] = {
     "assignment_reminders": 7_204_001,
+    "certification_reminders": 7_204_002,
+    "dynamics_sync": 7_204_003,
 }
 
 ABANDONED_MESSAGE = "abandoned: the process running this job ended before it finalised its log row"

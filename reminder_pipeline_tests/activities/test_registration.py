@@ -15,9 +15,9 @@ from reminder_pipeline.activities.registration import (
     register_coordinator_proxy,
     register_direct,
     register_proxy,
-    today_local,
 )
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.run_config import today_local
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
 

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
 
-from reminder_pipeline.activities.registration import today_local
 from reminder_pipeline.admin_api.app import create_app
 from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.run_config import today_local
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.admin_api.conftest import SECRET, bearer, make_token
 

@@ -10,8 +10,8 @@ import schemathesis
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
-from reminder_pipeline.activities.registration import today_local
 from reminder_pipeline.admin_api.app import create_app
+from reminder_pipeline.core.run_config import today_local
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.admin_api.conftest import bearer, make_token
 

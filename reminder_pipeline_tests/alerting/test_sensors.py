@@ -105,7 +105,7 @@ def test_a_job_that_ran_25_hours_ago_is_not_missed(
 def test_a_job_that_never_ran_is_missed_once_the_watch_is_older_than_the_limit(
     db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
 ) -> None:
-    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url, missed_run_hours={"assignment_reminders": 26})
     _, cursor = _evaluate(missed_runs_sensor, instance, alerting)
     assert cursor is not None and slack.requests == []  # the watch just started
 

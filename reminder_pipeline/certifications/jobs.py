@@ -1,0 +1,235 @@
+"""Dagster wiring: the nightly certification job and the Dynamics sync job."""
+
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
+from dagster import (
+    ConfigurableResource,
+    DefaultScheduleStatus,
+    OpExecutionContext,
+    RunRequest,
+    ScheduleEvaluationContext,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+)
+from pydantic import Field
+from sqlalchemy import text
+
+from reminder_pipeline.alerting.policy import DYNAMICS_SYNC_DEAD, Alert
+from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.certifications import dynamics_sync, repository
+from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_auto_pauses, decide_expiry_reminders
+from reminder_pipeline.core.guarded_run import (
+    JobOutcome,
+    RunTicket,
+    begin_guarded_run,
+    finish_guarded_run,
+    record_failed_step,
+    safe_errors,
+)
+from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_config import AsOfConfig, local_date_of
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+
+CERTIFICATION_JOB = "certification_reminders"
+SYNC_JOB = "dynamics_sync"
+SERIAL_TAG = "reminder_pipeline/serial"
+
+
+class CertificationRunConfig(AsOfConfig):
+    thresholds: list[int] = Field(default=list(DEFAULT_THRESHOLDS), description="Days before expiry to remind.")
+
+
+@dataclass(frozen=True)
+class CertificationDecisions:
+    as_of: str
+    certifications_evaluated: int
+    reminders: pd.DataFrame
+    pauses: pd.DataFrame
+
+
+@op(description="Read the certifications of active mentors in one set-based query.")
+def load_certifications(context: OpExecutionContext, ticket: RunTicket, database: PipelineDatabase) -> pd.DataFrame:
+    with safe_errors(), database.transaction() as connection:
+        frame = repository.load_certifications(connection)
+    context.log.info(f"Loaded {len(frame)} certifications of active mentors.")
+    return frame
+
+
+@op(description="Decide expiry reminders and auto-pauses (vectorised, no I/O).")
+def decide_certification_actions(
+    context: OpExecutionContext, config: CertificationRunConfig, certifications: pd.DataFrame
+) -> CertificationDecisions:
+    with safe_errors():
+        as_of = config.as_of_date()
+        reminders = decide_expiry_reminders(certifications, as_of, config.thresholds)
+        pauses = decide_auto_pauses(certifications, as_of)
+    context.log.info(f"As of {as_of}: {len(reminders)} reminders due, {len(pauses)} mentors to pause.")
+    return CertificationDecisions(as_of.isoformat(), len(certifications), reminders, pauses)
+
+
+@op(description="Log each threshold once (ON CONFLICT DO NOTHING) and notify only what was logged.")
+def send_expiry_reminders(decisions: CertificationDecisions, database: PipelineDatabase) -> int:
+    with safe_errors(), database.transaction() as connection:
+        return repository.record_and_dispatch_reminders(connection, decisions.reminders)
+
+
+@op(description="Pause, record history, write the Dynamics sync event and notify: one transaction.")
+def pause_expired_mentors(decisions: CertificationDecisions, database: PipelineDatabase) -> tuple[int, int]:
+    with safe_errors(), database.transaction() as connection:
+        return repository.auto_pause(connection, decisions.pauses)
+
+
+@op
+def certification_outcome(
+    context: OpExecutionContext, decisions: CertificationDecisions, sent: int, paused: tuple[int, int]
+) -> JobOutcome:
+    mentors_paused, sync_events = paused
+    context.log.info(f"{sent} reminders sent, {mentors_paused} mentors paused, {sync_events} Dynamics events queued.")
+    return JobOutcome(
+        assignments_evaluated=decisions.certifications_evaluated,
+        reminders_dispatched=sent,
+        details={
+            "as_of": decisions.as_of,
+            "certifications_evaluated": decisions.certifications_evaluated,
+            "reminders_sent": sent,
+            "mentors_paused": mentors_paused,
+            "dynamics_events_queued": sync_events,
+        },
+    )
+
+
+@job(
+    name=CERTIFICATION_JOB,
+    description="Warn mentors before their certification expires; pause them, and queue the portal sync, when it has.",
+    executor_def=in_process_executor,
+    hooks={record_failed_step},
+    tags={SERIAL_TAG: CERTIFICATION_JOB},
+)
+def certification_reminders() -> None:
+    decisions = decide_certification_actions(load_certifications(begin_guarded_run()))
+    finish_guarded_run(
+        certification_outcome(decisions, send_expiry_reminders(decisions), pause_expired_mentors(decisions))
+    )
+
+
+@schedule(
+    name="certification_reminders_nightly",
+    job=certification_reminders,
+    cron_schedule="0 2 * * *",
+    execution_timezone=LOCAL_TIMEZONE,
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every night at 02:00 Europe/Oslo, for that day.",
+)
+def certification_reminders_nightly(context: ScheduleEvaluationContext) -> RunRequest:
+    as_of = local_date_of(context.scheduled_execution_time).isoformat()
+    return RunRequest(
+        run_key=f"{CERTIFICATION_JOB}:{as_of}",
+        run_config={"ops": {"decide_certification_actions": {"config": {"as_of": as_of}}}},
+        tags={"reminder_pipeline/as_of": as_of},
+    )
+
+
+class DynamicsPortal(ConfigurableResource):
+    """The HLF Dynamics portal webhook. The URL is read when a sync runs (`DYNAMICS_WEBHOOK_URL`)."""
+
+    webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=60.0, gt=0)
+    backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
+    batch_size: int = Field(default=20, ge=1)
+
+    def client(self) -> dynamics_sync.DynamicsClient:
+        return dynamics_sync.client_from_environment(self.timeout_seconds, self.webhook_url)
+
+    def backoff(self) -> dynamics_sync.Backoff:
+        return dynamics_sync.Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts)
+
+
+class SyncRunConfig(AsOfConfig):
+    event_id: str | None = Field(default=None, description="Manual retry: make this event due now, sync only it.")
+    mentor_id: str | None = Field(default=None, description="Manual retry: make this mentor's events due now.")
+
+
+@op(description="Deliver due Dynamics sync events (FOR UPDATE SKIP LOCKED), with backoff on failure.")
+def sync_dynamics_events(
+    context: OpExecutionContext,
+    config: SyncRunConfig,
+    ticket: RunTicket,
+    database: PipelineDatabase,
+    dynamics_portal: DynamicsPortal,
+    ops_alerting: OpsAlerting,
+) -> JobOutcome:
+    with safe_errors():
+        event_id = uuid.UUID(config.event_id) if config.event_id else None
+        mentor_id = uuid.UUID(config.mentor_id) if config.mentor_id else None
+        selected = None
+        if event_id or mentor_id:
+            with database.transaction() as connection:
+                selected = dynamics_sync.make_due_now(connection, event_id=event_id, mentor_id=mentor_id)
+            context.log.info(f"Manual retry: {len(selected)} event(s) made due now.")
+        with database.transaction() as connection:
+            due = connection.execute(
+                text(
+                    "SELECT count(*) FROM public.dynamics_sync_events"
+                    " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
+                )
+            ).scalar_one()
+        if due == 0 or selected == []:
+            result = dynamics_sync.SyncResult()
+        else:
+            result = dynamics_sync.sync_due_events(
+                database.url(),
+                dynamics_portal.client(),
+                dynamics_portal.backoff(),
+                batch_size=dynamics_portal.batch_size,
+                event_ids=selected,
+            )
+    service = ops_alerting.service()
+    for dead in result.dead:
+        outcome = service.send(
+            Alert(
+                DYNAMICS_SYNC_DEAD,
+                SYNC_JOB,
+                None,
+                context.run_id,
+                {"job_name": SYNC_JOB, **dead},
+                subject_id=uuid.UUID(dead["sync_event_id"]),
+            )
+        )
+        if outcome is not None:
+            (context.log.info if outcome.sent else context.log.warning)(outcome.describe())
+    context.log.info(
+        f"{result.claimed} claimed, {result.synced} synced, {result.failed} failed, {len(result.dead)} dead."
+    )
+    return JobOutcome(
+        assignments_evaluated=result.claimed,
+        reminders_dispatched=result.synced,
+        details={"claimed": result.claimed, "synced": result.synced, "failed": result.failed, "dead": len(result.dead)},
+    )
+
+
+@job(
+    name=SYNC_JOB,
+    description="Deliver pending Dynamics sync events; with event_id or mentor_id in config, a manual retry.",
+    executor_def=in_process_executor,
+    hooks={record_failed_step},
+    tags={SERIAL_TAG: SYNC_JOB},
+)
+def dynamics_sync_job() -> None:
+    finish_guarded_run(sync_dynamics_events(begin_guarded_run()))
+
+
+@schedule(
+    name="dynamics_sync_every_5_minutes",
+    job=dynamics_sync_job,
+    cron_schedule="*/5 * * * *",
+    execution_timezone=LOCAL_TIMEZONE,
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+def dynamics_sync_every_5_minutes(context: ScheduleEvaluationContext) -> RunRequest:
+    return RunRequest(run_key=f"{SYNC_JOB}:{context.scheduled_execution_time.isoformat()}")

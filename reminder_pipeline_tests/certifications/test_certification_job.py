@@ -1,0 +1,172 @@
+"""The nightly certification job against a real database: reminders once, auto-pause once."""
+
+import datetime as dt
+import multiprocessing
+import threading
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from reminder_pipeline.certifications import repository
+from reminder_pipeline.core.database import connect
+from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess, run_job
+
+pytestmark = pytest.mark.database
+AS_OF = dt.date(2026, 11, 22)
+JOB = "certification_reminders"
+
+
+def _run(database_url: str, as_of: dt.date = AS_OF):
+    return run_job(
+        database_url, JOB, {"ops": {"decide_certification_actions": {"config": {"as_of": as_of.isoformat()}}}}
+    )
+
+
+@pytest.fixture
+def people(db: sa.Connection) -> dict:
+    coordinator = factories.coordinator(db)
+    return {"coordinator": coordinator, "mentor": factories.mentor(db, coordinator)}
+
+
+def test_a_certification_30_days_from_expiry_gets_one_reminder_once(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    cert = factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=30))
+    assert _run(database_url).success
+    assert _run(database_url).success
+    assert _run(database_url, AS_OF + dt.timedelta(days=3)).success  # 27 days: same bracket
+
+    (logged,) = db.execute(sa.text("SELECT mentor_id, cert_id, threshold_days FROM public.cert_notification_log")).all()
+    assert logged == (people["mentor"], cert, 30)
+    (note,) = db.execute(sa.text("SELECT kind, recipient_id, payload FROM public.notifications")).all()
+    assert (note.kind, note.recipient_id, note.payload["threshold_days"]) == (
+        "certification_expiry_reminder",
+        people["mentor"],
+        30,
+    )
+    rows = factories.log_rows(db, JOB)
+    assert [(r.status, r.reminders_dispatched) for r in rows] == [("success", 1), ("success", 0), ("success", 0)]
+    assert rows[0].details["reminders_sent"] == 1 and rows[0].details["mentors_paused"] == 0
+
+
+def test_an_expired_certification_pauses_the_mentor_in_one_transaction_once(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    cert = factories.certification(db, people["mentor"], expires_on=AS_OF)  # expired today
+    assignment = factories.assignment(db, people["mentor"], assigned_on=AS_OF - dt.timedelta(days=60))
+    assert _run(database_url).success
+    assert _run(database_url).success
+
+    assert db.execute(sa.text("SELECT status FROM public.peer_mentors WHERE id = :mentor"), people).scalar() == "paused"
+    (history,) = db.execute(sa.text("SELECT reason, paused_by, cert_id FROM public.mentor_pause_history")).all()
+    assert history == ("certification_expired", "system:certification_reminders", cert)
+    (event,) = db.execute(sa.text("SELECT mentor_id, action, status, payload FROM public.dynamics_sync_events")).all()
+    assert (event.mentor_id, event.action, event.status) == (people["mentor"], "pause", "pending")
+    assert set(event.payload) == {"mentor_id", "action", "reason", "cert_id", "expired_on"}  # ids only
+    recipients = db.execute(
+        sa.text("SELECT recipient_role, recipient_id FROM public.notifications WHERE kind = 'mentor_auto_paused'")
+    ).all()
+    assert sorted(recipients) == sorted([("coordinator", people["coordinator"]), ("mentor", people["mentor"])])
+    assert [r.details["mentors_paused"] for r in factories.log_rows(db, JOB)] == [1, 0]
+
+    # A paused mentor gets no assignment follow-up reminders.
+    assert run_assignment_reminders(database_url, AS_OF).success
+    assert factories.count(db, "notifications", "assignment_id = :a", a=assignment) == 0
+
+
+def test_a_certification_that_expired_during_downtime_pauses_without_a_late_reminder(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    factories.certification(db, people["mentor"], expires_on=AS_OF - dt.timedelta(days=9))
+    assert _run(database_url).success
+    assert factories.count(db, "cert_notification_log") == 0
+    assert factories.count(db, "peer_mentors", "status = 'paused'") == 1
+
+
+def test_renewed_before_expiry_means_no_reminder_and_no_pause(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=1))
+    factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=700))
+    assert _run(database_url).success
+    assert _run(database_url, AS_OF + dt.timedelta(days=2)).success
+    assert factories.count(db, "notifications") == 0
+    assert factories.count(db, "peer_mentors", "status = 'active'") == 1
+
+
+def test_two_concurrent_writers_of_the_same_reminders_send_each_once(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    """Two real connections: the unique key on cert_notification_log decides who sends."""
+    certs = [
+        factories.certification(
+            db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=7), certification_type=f"type-{i}"
+        )
+        for i in range(50)
+    ]
+    reminders = pd.DataFrame(
+        {
+            "cert_id": [str(c) for c in certs],
+            "mentor_id": str(people["mentor"]),
+            "threshold_days": 7,
+            "days_left": 7,
+            "expires_on": (AS_OF + dt.timedelta(days=7)).isoformat(),
+        }
+    )
+    sent: dict[str, int] = {}
+    first_wrote = threading.Event()
+
+    def second() -> None:
+        first_wrote.wait(30)
+        with connect(database_url) as connection, connection.begin():
+            sent["second"] = repository.record_and_dispatch_reminders(connection, reminders)
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    with connect(database_url) as connection, connection.begin():
+        sent["first"] = repository.record_and_dispatch_reminders(connection, reminders)
+        first_wrote.set()
+        time.sleep(1)  # the second writer is now waiting on our uncommitted keys
+    worker.join(60)
+    assert sent == {"first": 50, "second": 0}
+    assert factories.count(db, "notifications") == 50
+
+
+def test_two_racing_nightly_runs_send_no_duplicate(db: sa.Connection, database_url: str, people: dict) -> None:
+    for i in range(20):
+        mentor = factories.mentor(db, people["coordinator"])
+        factories.certification(db, mentor, expires_on=AS_OF + dt.timedelta(days=1 + i % 30))
+    with connect(database_url) as blocker:
+        transaction = blocker.begin()
+        blocker.execute(sa.text("LOCK TABLE public.cert_notification_log IN EXCLUSIVE MODE"))
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs = [pool.submit(run_in_subprocess, database_url, AS_OF.isoformat(), JOB) for _ in range(2)]
+            deadline = time.monotonic() + 120
+            while (
+                time.monotonic() < deadline
+                and not any(row.status == "skipped" for row in factories.log_rows(db, JOB))
+                and not all(r.done() for r in runs)
+            ):
+                time.sleep(0.2)
+            transaction.commit()
+            assert [run.result(timeout=120) for run in runs] == [True, True]
+    assert sorted(row.status for row in factories.log_rows(db, JOB)) == ["skipped", "success"]
+    assert factories.count(db, "notifications") == 20 == factories.count(db, "cert_notification_log")
+
+
+def test_unknown_mentor_ids_are_not_invented(db: sa.Connection, database_url: str) -> None:
+    pauses = pd.DataFrame(
+        {
+            "mentor_id": [str(uuid.uuid4())],
+            "coordinator_id": [str(uuid.uuid4())],
+            "cert_id": [str(uuid.uuid4())],
+            "expired_on": [AS_OF.isoformat()],
+        }
+    )
+    with connect(database_url) as connection, connection.begin():
+        assert repository.auto_pause(connection, pauses) == (0, 0)

@@ -1,0 +1,86 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from reminder_pipeline.certifications.dynamics_sync import Backoff
+from reminder_pipeline.certifications.rules import decide_auto_pauses, decide_expiry_reminders
+
+AS_OF = dt.date(2026, 11, 22)
+
+
+def _certs(*rows: dict) -> pd.DataFrame:
+    defaults = {"mentor_id": "m-1", "coordinator_id": "c-1", "mentor_status": "active", "certification_type": "basic"}
+    return pd.DataFrame([{**defaults, "cert_id": f"cert-{i}", **row} for i, row in enumerate(rows)])
+
+
+def _in(days: int) -> str:
+    return (AS_OF + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("days_left", "threshold"),
+    [(31, None), (30, 30), (29, 30), (15, 30), (14, 14), (8, 14), (7, 7), (2, 7), (1, 1), (0, None), (-3, None)],
+)
+def test_each_certification_is_in_the_bracket_of_the_nearest_threshold(days_left: int, threshold: int | None) -> None:
+    reminders = decide_expiry_reminders(_certs({"expires_on": _in(days_left)}), AS_OF)
+    assert reminders["threshold_days"].tolist() == ([] if threshold is None else [threshold])
+    if threshold is not None:
+        assert reminders.loc[0, "days_left"] == days_left
+
+
+def test_after_downtime_that_skipped_thresholds_only_the_nearest_is_due() -> None:
+    reminders = decide_expiry_reminders(_certs({"expires_on": _in(5)}), AS_OF)
+    assert reminders["threshold_days"].tolist() == [7]
+
+
+def test_a_certification_renewed_before_expiry_gets_no_more_reminders_and_no_pause() -> None:
+    certs = _certs({"expires_on": _in(6)}, {"expires_on": _in(365)})
+    assert decide_expiry_reminders(certs, AS_OF).empty
+    certs = _certs({"expires_on": _in(-2)}, {"expires_on": _in(365)})
+    assert decide_auto_pauses(certs, AS_OF).empty
+
+
+def test_each_type_is_reminded_on_its_own() -> None:
+    certs = _certs({"expires_on": _in(7)}, {"expires_on": _in(14), "certification_type": "advanced"})
+    assert sorted(decide_expiry_reminders(certs, AS_OF)["threshold_days"]) == [7, 14]
+
+
+def test_paused_mentors_are_neither_reminded_nor_paused_again() -> None:
+    certs = _certs(
+        {"expires_on": _in(7), "mentor_status": "paused"},
+        {"expires_on": _in(-1), "mentor_id": "m-2", "mentor_status": "paused"},
+    )
+    assert decide_expiry_reminders(certs, AS_OF).empty
+    assert decide_auto_pauses(certs, AS_OF).empty
+
+
+@pytest.mark.parametrize("expired_days_ago", [0, 1, 40])
+def test_a_mentor_whose_every_certification_expired_is_paused(expired_days_ago: int) -> None:
+    certs = _certs({"expires_on": _in(-400)}, {"expires_on": _in(-expired_days_ago), "certification_type": "advanced"})
+    (pause,) = decide_auto_pauses(certs, AS_OF).to_dict("records")
+    assert pause == {
+        "mentor_id": "m-1",
+        "coordinator_id": "c-1",
+        "cert_id": "cert-1",
+        "expired_on": _in(-expired_days_ago),
+    }
+
+
+def test_one_valid_certification_of_any_type_keeps_a_mentor_active() -> None:
+    certs = _certs({"expires_on": _in(-1)}, {"expires_on": _in(1), "certification_type": "advanced"})
+    assert decide_auto_pauses(certs, AS_OF).empty
+
+
+def test_custom_thresholds_and_bad_ones() -> None:
+    assert decide_expiry_reminders(_certs({"expires_on": _in(50)}), AS_OF, (60, 3))["threshold_days"].tolist() == [60]
+    with pytest.raises(ValueError, match="positive"):
+        decide_expiry_reminders(_certs({"expires_on": _in(5)}), AS_OF, (0, 7))
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    backoff = Backoff(base_seconds=60, cap_seconds=600, max_attempts=8)
+    assert [backoff.delay_after(n, rng=lambda: 0.999999) for n in (1, 2, 3, 4, 5, 9)] == pytest.approx(
+        [60, 120, 240, 480, 600, 600], rel=1e-5
+    )
+    assert backoff.delay_after(1, rng=lambda: 0.0) == 30  # jitter: between half and all of the delay
