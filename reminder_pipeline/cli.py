@@ -215,6 +215,24 @@ def admin_api(host: str, port: int) -> None:
     uvicorn.run(create_app(url), host=host, port=port, log_level="info")
 
 
+@main.command("dagster", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
+@_friendly_errors
+def dagster_cli(dagster_args: tuple[str, ...]) -> None:
+    """Run the `dagster` CLI against this project's instance (e.g. `schedule stop NAME -w workspace.yaml`)."""
+    from reminder_pipeline.core.instance import prepare_dagster_home
+
+    url = _database_url()
+    _check_ready(url)
+    dagster_home = prepare_dagster_home(url)
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    sys.exit(
+        subprocess.call(
+            [dagster, *dagster_args], cwd=settings.PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(dagster_home)}
+        )
+    )
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=3000, show_default=True)

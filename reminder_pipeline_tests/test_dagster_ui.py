@@ -1,0 +1,190 @@
+"""The runbook's UI operations, end to end: `reminder-pipeline ui` starts `dagster dev` (webserver
+and daemon) on 127.0.0.1 with run history in PostgreSQL; the test launches a run through the
+GraphQL API, finds its log row, stops and restarts the schedule, reads run history, and looks at the
+UI in headless Chromium."""
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from dagster_graphql import DagsterGraphQLClient
+
+from reminder_pipeline.core.database import connect, sqlalchemy_url, with_database
+from reminder_pipeline.core.settings import PROJECT_ROOT
+from reminder_pipeline_tests import factories
+
+pytestmark = pytest.mark.database
+SCHEDULE = {
+    "repositoryLocationName": "reminder_pipeline",
+    "repositoryName": "__repository__",
+    "scheduleName": "assignment_reminders_daily",
+}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: The README's screenshots are refreshed by running this test with REMINDER_PIPELINE_UPDATE_SCREENSHOTS=1.
+IMAGES = PROJECT_ROOT / "docs" / "img"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def dagster_ui(database_url: str, server_url: str, tmp_path: Path) -> Iterator[tuple[str, DagsterGraphQLClient]]:
+    storage = f"rp_dagster_{uuid.uuid4().hex[:12]}"
+    with connect(server_url, autocommit=True) as admin:
+        admin.execute(sa.text(f'CREATE DATABASE "{storage}"'))
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
+        "DATABASE_URL": database_url,
+        "REMINDER_PIPELINE_HOME": str(tmp_path),
+        "DAGSTER_PG_URL": sqlalchemy_url(with_database(server_url, storage)).render_as_string(hide_password=False),
+    }
+    log = (tmp_path / "ui.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reminder_pipeline.cli", "ui", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "dagster dev did not come up"
+            try:
+                if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        yield base, DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)  # the CLI hands it to dagster dev as SIGINT: clean shutdown
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        log.close()
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{storage}" WITH (FORCE)'))
+    assert process.returncode is not None
+
+
+def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
+    response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _schedule_status(base: str) -> tuple[str, str]:
+    data = _graphql(
+        base,
+        "query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {"
+        " ... on Schedule { scheduleState { id selectorId status } } } }",
+        {"s": SCHEDULE},
+    )
+    state = data["scheduleOrError"]["scheduleState"]
+    return state["status"], state["id"]
+
+
+def _chromium(*args: str) -> str:
+    assert CHROMIUM is not None
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            f"--user-data-dir={Path(os.environ.get('TMPDIR', '/tmp')) / ('chromium-' + uuid.uuid4().hex)}",
+            "--window-size=1440,900",
+            "--virtual-time-budget=20000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
+    db: sa.Connection, dagster_ui: tuple[str, DagsterGraphQLClient], tmp_path: Path
+) -> None:
+    base, client = dagster_ui
+    mentor = factories.mentor(db, factories.coordinator(db))
+    factories.assignment(db, mentor, assigned_on=dt.date(2026, 10, 1))
+
+    run_id = client.submit_job_execution(
+        "assignment_reminders", run_config={"ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22"}}}}
+    )
+    deadline = time.monotonic() + 180
+    while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, f"run still {status}"
+        time.sleep(1)
+    assert status == "SUCCESS"
+    (row,) = factories.log_rows(db)
+    assert (row.status, row.dagster_run_id, row.reminders_dispatched) == ("success", run_id, 2)
+
+    status, state_id = _schedule_status(base)
+    assert status == "RUNNING"
+    stopped = _graphql(
+        base,
+        "mutation($id: String) { stopRunningSchedule(id: $id) {"
+        " ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }",
+        {"id": state_id},
+    )
+    assert stopped["stopRunningSchedule"]["scheduleState"]["status"] == "STOPPED", stopped
+    assert _schedule_status(base)[0] == "STOPPED"
+    started = _graphql(
+        base,
+        "mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {"
+        " ... on ScheduleStateResult { scheduleState { status } } } }",
+        {"s": SCHEDULE},
+    )
+    assert started["startSchedule"]["scheduleState"]["status"] == "RUNNING"
+    assert _schedule_status(base)[0] == "RUNNING"
+
+    history = _graphql(base, "{ runsOrError(limit: 10) { ... on Runs { results { runId jobName status } } } }")
+    assert {"runId": run_id, "jobName": "assignment_reminders", "status": "SUCCESS"} in history["runsOrError"][
+        "results"
+    ]
+
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine (Debian package 'chromium'): the browser check did not run")
+    job_page = f"{base}/locations/reminder_pipeline/jobs/assignment_reminders"
+    job_dom = _chromium("--dump-dom", job_page)
+    assert "assignment_reminders" in job_dom and "begin_guarded_run" in job_dom
+    run_dom = _chromium("--dump-dom", f"{base}/runs/{run_id}")
+    assert run_id[:8] in run_dom and "finish_guarded_run" in run_dom
+    shots = {"dagster-job.png": job_page, "dagster-run.png": f"{base}/runs/{run_id}"}
+    for name, page in shots.items():
+        _chromium(f"--screenshot={tmp_path / name}", page)
+        assert (tmp_path / name).stat().st_size > 10_000  # a rendered page, not a blank one
+        if os.environ.get("REMINDER_PIPELINE_UPDATE_SCREENSHOTS") == "1":
+            shutil.copyfile(tmp_path / name, IMAGES / name)
