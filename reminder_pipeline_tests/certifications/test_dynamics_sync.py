@@ -43,7 +43,7 @@ def paused(db: sa.Connection, database_url: str) -> dict:
 
 
 def _sync(database_url: str, url: str, run_config: dict | None = None, **portal: object):
-    portal = {"timeout_seconds": 2, "backoff_base_seconds": 1, **portal}
+    portal = {"timeout_seconds": 2, **portal}
     return run_job(
         database_url,
         "dynamics_sync",
