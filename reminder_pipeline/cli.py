@@ -198,6 +198,47 @@ def demo(count: int) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("--sizes", default="10000,100000,1000000", show_default=True, help="Comma-separated N values.")
+@click.option("--naive-sample", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--log-rows", type=click.IntRange(min=100), default=1_000_000, show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Markdown report file (default: docs/benchmarks.md).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG plot (default: docs/img/benchmark.png).",
+)
+@_friendly_errors
+def bench(sizes: str, naive_sample: int, log_rows: int, output: Path | None, plot_path: Path | None) -> None:
+    """Benchmark the reminder job against the lower bound and the naive loop; print and write the report."""
+    from reminder_pipeline.bench import run_benchmark
+
+    try:
+        counts = [int(size.replace("_", "")) for size in sizes.split(",") if size.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--sizes must be comma-separated whole numbers, got {sizes!r}") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("--sizes needs at least one positive N")
+    url = _database_url()
+    text, _, _ = run_benchmark(
+        url,
+        counts,
+        naive_sample,
+        log_rows,
+        output or settings.PROJECT_ROOT / "docs" / "benchmarks.md",
+        plot_path or settings.PROJECT_ROOT / "docs" / "img" / "benchmark.png",
+        echo=lambda line: click.echo(line, err=True),
+    )
+    click.echo(text)
+
+
 @main.command("admin-api")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback by default.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)

@@ -1,0 +1,443 @@
+"""`reminder-pipeline bench`: the assignment job against the fastest and the naive way of doing its work.
+
+For each size N, in a fresh database on the same server:
+1. the real `assignment_reminders` job, through Dagster (`execute_in_process` in a child process,
+   timed around the run only, so Dagster's imports are not counted; peak RSS of that process);
+2. the lower bound: one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` doing the same decisions;
+3. the naive loop: one query per assignment and one INSERT per notification, each its own
+   transaction, on a sample, extrapolated to N (and labelled so).
+Each starts from an empty notifications table; 1 and 2 must create exactly the same keys. Then the
+execution log's own costs with many rows in `cron_execution_logs`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.database import connect, with_database
+from reminder_pipeline.core.migrations import apply_migrations
+from reminder_pipeline.seed import seed
+
+AS_OF = dt.date(2026, 11, 22)
+TARGETS = {
+    "job_vs_lower_bound_at_1m": 1.5,
+    "naive_vs_job_at_1m": 40.0,
+    "peak_rss_mib_at_1m": 1024.0,
+    "job_seconds_at_10k": 1.0,
+    "log_write_p99_ms": 100.0,
+    "recent_rows_ms": 10.0,
+    "seed_seconds_at_1m": 60.0,
+}
+
+LOWER_BOUND_SQL = """
+INSERT INTO public.notifications
+    (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)
+SELECT g.assignment_id || ':' || k.kind || ':' || g.ref || ':' || k.step, k.kind, k.role, k.recipient,
+       g.assignment_id, g.ref, k.step, jsonb_build_object('days_without_contact', g.days)
+FROM (
+    SELECT a.id AS assignment_id, a.mentor_id, m.coordinator_id, r.ref, CAST(:as_of AS date) - r.ref AS days
+    FROM public.assignments AS a
+    JOIN public.peer_mentors AS m ON m.id = a.mentor_id
+    CROSS JOIN LATERAL (
+        SELECT coalesce(a.last_contact_date, (a.assigned_at AT TIME ZONE 'Europe/Oslo')::date) AS ref) AS r
+    WHERE a.status = 'active' AND m.status = 'active'
+) AS g
+CROSS JOIN LATERAL (VALUES
+    ('assignment_follow_up_reminder', 'mentor', g.mentor_id, (g.days - 10) / 7, g.days >= 10),
+    ('assignment_follow_up_escalation', 'coordinator', g.coordinator_id, 0, g.days >= 21)
+) AS k (kind, role, recipient, step, due)
+WHERE k.due
+ON CONFLICT (idempotency_key) DO NOTHING
+"""
+
+KEYS_SQL = (
+    "SELECT count(*), md5(coalesce(string_agg(idempotency_key, ',' ORDER BY idempotency_key), ''))"
+    " FROM public.notifications"
+)
+
+
+@dataclass
+class SizeResult:
+    n: int
+    active: int
+    seed_s: float
+    job_s: float
+    job_peak_rss_mib: float
+    created: int
+    lower_bound_s: float
+    same_reminders: bool
+    naive_sample: int
+    naive_sample_s: float
+    naive_extrapolated_s: float
+
+    @property
+    def ratio_job_lower(self) -> float:
+        return self.job_s / self.lower_bound_s if self.lower_bound_s else float("nan")
+
+    @property
+    def ratio_naive_job(self) -> float:
+        return self.naive_extrapolated_s / self.job_s if self.job_s else float("nan")
+
+
+def _job_in_child(database_url: str) -> tuple[float, float]:
+    """Run the real job in a fresh process; returns (seconds around the run, peak RSS MiB)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.bench", "--child-job", database_url],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark job failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["seconds"], result["peak_rss_mib"]
+
+
+def _child_job(database_url: str) -> None:
+    from dagster import DagsterInstance
+
+    from reminder_pipeline.assignments.jobs import run_config_for
+    from reminder_pipeline.definitions import build_defs
+
+    job = build_defs(database_url).get_job_def("assignment_reminders")
+    config = {**run_config_for(AS_OF), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with DagsterInstance.ephemeral() as instance:
+        started = time.perf_counter()
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        seconds = time.perf_counter() - started
+    if not result.success:
+        sys.exit(1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
+
+
+def _naive(connection: sa.Connection, sample: int) -> tuple[int, float]:
+    """One SELECT per assignment, one INSERT per notification, each committed on its own."""
+    ids = (
+        connection.execute(
+            sa.text("SELECT id FROM public.assignments WHERE status = 'active' ORDER BY id LIMIT :n"), {"n": sample}
+        )
+        .scalars()
+        .all()
+    )
+    started = time.perf_counter()
+    for assignment_id in ids:
+        row = connection.execute(
+            sa.text(
+                "SELECT a.id, a.mentor_id, m.coordinator_id, m.status AS mentor_status, a.last_contact_date,"
+                " (a.assigned_at AT TIME ZONE 'Europe/Oslo')::date AS assigned_on"
+                " FROM public.assignments a JOIN public.peer_mentors m ON m.id = a.mentor_id WHERE a.id = :id"
+            ),
+            {"id": assignment_id},
+        ).one()
+        if row.mentor_status != "active":
+            continue
+        reference = row.last_contact_date or row.assigned_on
+        days = (AS_OF - reference).days
+        due = []
+        if days >= 10:
+            due.append(("assignment_follow_up_reminder", "mentor", row.mentor_id, (days - 10) // 7))
+        if days >= 21:
+            due.append(("assignment_follow_up_escalation", "coordinator", row.coordinator_id, 0))
+        for kind, role, recipient, step in due:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id,"
+                    " assignment_id, reference_date, step, payload) VALUES (:key, :kind, :role, :recipient, :a, :ref,"
+                    " :step, jsonb_build_object('days_without_contact', :days))"
+                    " ON CONFLICT (idempotency_key) DO NOTHING"
+                ),
+                {
+                    "key": f"{row.id}:{kind}:{reference}:{step}",
+                    "kind": kind,
+                    "role": role,
+                    "recipient": recipient,
+                    "a": row.id,
+                    "ref": reference,
+                    "step": step,
+                    "days": days,
+                },
+            )
+    return len(ids), time.perf_counter() - started
+
+
+def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeResult:
+    name = f"rp_bench_{n}_{uuid.uuid4().hex[:8]}"
+    with connect(server_url, autocommit=True) as admin:
+        admin.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = with_database(server_url, name)
+    try:
+        apply_migrations(url)
+        with connect(url) as connection, connection.begin():
+            started = time.perf_counter()
+            seed(connection, n, today=AS_OF)
+            seed_s = time.perf_counter() - started
+        with connect(url, autocommit=True) as db:
+            db.execute(sa.text("ANALYZE"))
+            active = db.execute(sa.text("SELECT count(*) FROM public.assignments WHERE status = 'active'")).scalar()
+        echo(f"N={n:,}: seeded in {seed_s:.1f} s; running the job")
+        job_s, peak = _job_in_child(url)
+        with connect(url, autocommit=True) as db:
+            job_keys = db.execute(sa.text(KEYS_SQL)).one()
+            db.execute(sa.text("TRUNCATE public.notifications"))
+            echo(f"N={n:,}: job {job_s:.2f} s; lower bound")
+            started = time.perf_counter()
+            db.execute(sa.text(LOWER_BOUND_SQL), {"as_of": AS_OF})
+            lower_s = time.perf_counter() - started
+            lower_keys = db.execute(sa.text(KEYS_SQL)).one()
+            db.execute(sa.text("TRUNCATE public.notifications"))
+            sample = min(naive_sample, active)
+            echo(f"N={n:,}: lower bound {lower_s:.2f} s; naive loop on {sample:,} assignments")
+            sampled, naive_s = _naive(db, sample)
+            db.execute(sa.text("TRUNCATE public.notifications"))
+        return SizeResult(
+            n=n,
+            active=active,
+            seed_s=seed_s,
+            job_s=job_s,
+            job_peak_rss_mib=peak,
+            created=job_keys[0],
+            lower_bound_s=lower_s,
+            same_reminders=tuple(job_keys) == tuple(lower_keys),
+            naive_sample=sampled,
+            naive_sample_s=naive_s,
+            naive_extrapolated_s=naive_s * active / max(sampled, 1),
+        )
+    finally:
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class LogCosts:
+    rows: int
+    insert_p50_ms: float
+    insert_p99_ms: float
+    update_p50_ms: float
+    update_p99_ms: float
+    recent_p50_ms: float
+    recent_p99_ms: float
+    recent_plan: str
+    job_recent_plan: str
+
+
+def bench_execution_log(server_url: str, rows: int, samples: int = 200) -> LogCosts:
+    name = f"rp_bench_log_{uuid.uuid4().hex[:8]}"
+    with connect(server_url, autocommit=True) as admin:
+        admin.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = with_database(server_url, name)
+    try:
+        apply_migrations(url)
+        with connect(url, autocommit=True) as db:
+            db.execute(
+                sa.text(
+                    "INSERT INTO public.cron_execution_logs (job_name, status, started_at, completed_at, duration_ms)"
+                    " SELECT (ARRAY['assignment_reminders', 'certification_reminders', 'dynamics_sync'])[1 + i % 3],"
+                    " 'success', now() - make_interval(mins => i),"
+                    " now() - make_interval(mins => i) + interval '1 s', 1000"
+                    " FROM generate_series(1, :rows) AS i"
+                ),
+                {"rows": rows},
+            )
+            db.execute(sa.text("ANALYZE public.cron_execution_logs"))
+            inserts, updates, recents = [], [], []
+            recent_sql = sa.text("SELECT * FROM public.cron_execution_logs ORDER BY started_at DESC LIMIT 10")
+            for _ in range(samples):
+                started = time.perf_counter()
+                row_id = execution_log.start_run(db, "assignment_reminders")
+                inserts.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                execution_log.finish_success(db, row_id, assignments_evaluated=1, reminders_dispatched=1)
+                updates.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                db.execute(recent_sql).all()
+                recents.append(time.perf_counter() - started)
+            plan = "\n".join(db.execute(sa.text(f"EXPLAIN {recent_sql.text}")).scalars())
+            job_plan = "\n".join(
+                db.execute(
+                    sa.text(
+                        "EXPLAIN SELECT * FROM public.cron_execution_logs WHERE job_name = 'assignment_reminders'"
+                        " ORDER BY started_at DESC LIMIT 10"
+                    )
+                ).scalars()
+            )
+
+        def p(values: list[float], q: int) -> float:
+            return statistics.quantiles([v * 1000 for v in values], n=100)[q - 1]
+
+        return LogCosts(
+            rows,
+            p(inserts, 50),
+            p(inserts, 99),
+            p(updates, 50),
+            p(updates, 99),
+            p(recents, 50),
+            p(recents, 99),
+            plan,
+            job_plan,
+        )
+    finally:
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def machine() -> str:
+    import psutil
+
+    memory = psutil.virtual_memory().total / 2**30
+    processor = platform.processor() or platform.machine()
+    return f"{processor}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(results: list[SizeResult], log: LogCosts, server: str) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `reminder-pipeline bench` on {machine()};"
+        f" PostgreSQL: {server}. As-of date {AS_OF}.",
+        "",
+        "| N | active | seed s | job s | job rows/s | job peak RSS MiB | lower bound s | job / lower bound "
+        "| naive s (extrapolated) | naive / job | same reminders |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.n:,} | {r.active:,} | {r.seed_s:.1f} | {r.job_s:.2f} | {r.active / r.job_s:,.0f} "
+            f"| {r.job_peak_rss_mib:,.0f} | {r.lower_bound_s:.2f} | {r.ratio_job_lower:.2f} "
+            f"| {r.naive_extrapolated_s:,.1f} (from {r.naive_sample:,} in {r.naive_sample_s:.1f} s) "
+            f"| {r.ratio_naive_job:.1f} | {'yes' if r.same_reminders else 'NO'} |"
+        )
+    lines += [
+        "",
+        "- *job*: the real `assignment_reminders` job run through Dagster (lock, log, load, decide, dispatch,"
+        " finalise), timed around `execute_in_process` in a fresh process; peak RSS is that process's.",
+        "- *lower bound*: one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` implementing the same rule.",
+        "- *naive*: one SELECT per assignment and one INSERT per notification, each in its own transaction,"
+        " on a sample; **extrapolated** linearly to all active assignments.",
+        "- *same reminders*: the job and the lower bound created the same idempotency keys (count and digest).",
+        "",
+        "## Execution log",
+        "",
+        f"With {log.rows:,} rows in `cron_execution_logs`, 200 samples each:",
+        "",
+        "| operation | p50 ms | p99 ms |",
+        "| --- | ---: | ---: |",
+        f"| insert the `running` row | {log.insert_p50_ms:.2f} | {log.insert_p99_ms:.2f} |",
+        f"| update by primary key (success) | {log.update_p50_ms:.2f} | {log.update_p99_ms:.2f} |",
+        f"| 10 most recent rows | {log.recent_p50_ms:.2f} | {log.recent_p99_ms:.2f} |",
+        "",
+        "```text",
+        log.recent_plan,
+        "",
+        log.job_recent_plan,
+        "```",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | verdict |",
+        "| --- | --- | --- |",
+    ]
+    by_n = {r.n: r for r in results}
+    if 1_000_000 in by_n:
+        big = by_n[1_000_000]
+        lines += [
+            f"| 1,000,000: job within 1.5x of the lower bound | {big.ratio_job_lower:.2f}x "
+            f"| {_verdict(big.ratio_job_lower <= TARGETS['job_vs_lower_bound_at_1m'])} |",
+            f"| 1,000,000: job at least 40x faster than naive | {big.ratio_naive_job:.1f}x "
+            f"| {_verdict(big.ratio_naive_job >= TARGETS['naive_vs_job_at_1m'])} |",
+            f"| 1,000,000: peak memory under 1 GiB | {big.job_peak_rss_mib:,.0f} MiB "
+            f"| {_verdict(big.job_peak_rss_mib < TARGETS['peak_rss_mib_at_1m'])} |",
+            f"| seeding 1,000,000 under 60 s | {big.seed_s:.1f} s "
+            f"| {_verdict(big.seed_s < TARGETS['seed_seconds_at_1m'])} |",
+        ]
+    if 10_000 in by_n:
+        small = by_n[10_000]
+        lines.append(
+            f"| 10,000: the job's work under 1 s | {small.job_s:.2f} s "
+            f"| {_verdict(small.job_s < TARGETS['job_seconds_at_10k'])} |"
+        )
+    worst = max(log.insert_p99_ms, log.update_p99_ms)
+    lines += [
+        f"| log insert/update p99 under 100 ms | {worst:.2f} ms | {_verdict(worst < TARGETS['log_write_p99_ms'])} |",
+        f"| 10 most recent rows under 10 ms, index scan | {log.recent_p99_ms:.2f} ms p99 "
+        f"| {_verdict(log.recent_p99_ms < TARGETS['recent_rows_ms'] and 'Index Scan' in log.recent_plan)} |",
+        "",
+        "![time against N](img/benchmark.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(results: list[SizeResult], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    ns = [r.n for r in results]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    axes.plot(ns, [r.naive_extrapolated_s for r in results], "o--", label="naive loop (extrapolated)")
+    axes.plot(ns, [r.job_s for r in results], "o-", label="assignment_reminders job (Dagster)")
+    axes.plot(ns, [r.lower_bound_s for r in results], "o-", label="lower bound (one INSERT ... SELECT)")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("assignments (N)")
+    axes.set_ylabel("seconds")
+    axes.set_title("Reminder run time against N")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def run_benchmark(
+    server_url: str,
+    sizes: list[int],
+    naive_sample: int,
+    log_rows: int,
+    output: Path | None,
+    plot_path: Path | None,
+    echo=print,
+) -> tuple[str, list[SizeResult], LogCosts]:
+    from reminder_pipeline.core.database import describe
+
+    results = [bench_size(server_url, n, naive_sample, echo) for n in sizes]
+    echo(f"execution log with {log_rows:,} rows")
+    log = bench_execution_log(server_url, log_rows)
+    with connect(server_url) as connection:
+        version = connection.execute(sa.text("SHOW server_version")).scalar()
+    text = report(results, log, f"{version} at {describe(server_url)}")
+    if output is not None:
+        output.write_text(text)
+    if plot_path is not None and not plot(results, plot_path):
+        echo("matplotlib is not installed: no plot written")
+    echo(json.dumps([asdict(r) for r in results]))
+    return text, results, log
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child-job":
+        _child_job(sys.argv[2])
