@@ -33,6 +33,7 @@ from reminder_pipeline.core.migrations import apply_migrations
 from reminder_pipeline.seed import seed
 
 AS_OF = dt.date(2026, 11, 22)
+CHUNK_SIZE = 100_000
 TARGETS = {
     "job_vs_lower_bound_at_1m": 1.5,
     "naive_vs_job_at_1m": 40.0,
@@ -83,6 +84,9 @@ class SizeResult:
     naive_sample: int
     naive_sample_s: float
     naive_extrapolated_s: float
+    chunked_s: float = float("nan")
+    chunked_peak_rss_mib: float = float("nan")
+    chunked_same: bool = False
 
     @property
     def ratio_job_lower(self) -> float:
@@ -121,6 +125,30 @@ def _child_job(database_url: str) -> None:
         seconds = time.perf_counter() - started
     if not result.success:
         sys.exit(1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
+
+
+def _chunked_in_child(database_url: str) -> tuple[float, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.bench", "--child-chunked", database_url],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"chunked run failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["seconds"], result["peak_rss_mib"]
+
+
+def _child_chunked(database_url: str) -> None:
+    from reminder_pipeline.assignments.chunked import remind_in_chunks
+    from reminder_pipeline.assignments.rules import ReminderRules
+
+    started = time.perf_counter()
+    remind_in_chunks(database_url, AS_OF, ReminderRules(), CHUNK_SIZE)
+    seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
 
@@ -200,8 +228,13 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             lower_s = time.perf_counter() - started
             lower_keys = db.execute(sa.text(KEYS_SQL)).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
+        echo(f"N={n:,}: lower bound {lower_s:.2f} s; chunked run")
+        chunked_s, chunked_peak = _chunked_in_child(url)
+        with connect(url, autocommit=True) as db:
+            chunked_keys = db.execute(sa.text(KEYS_SQL)).one()
+            db.execute(sa.text("TRUNCATE public.notifications"))
             sample = min(naive_sample, active)
-            echo(f"N={n:,}: lower bound {lower_s:.2f} s; naive loop on {sample:,} assignments")
+            echo(f"N={n:,}: chunked {chunked_s:.2f} s; naive loop on {sample:,} assignments")
             sampled, naive_s = _naive(db, sample)
             db.execute(sa.text("TRUNCATE public.notifications"))
         return SizeResult(
@@ -216,6 +249,9 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             naive_sample=sampled,
             naive_sample_s=naive_s,
             naive_extrapolated_s=naive_s * active / max(sampled, 1),
+            chunked_s=chunked_s,
+            chunked_peak_rss_mib=chunked_peak,
+            chunked_same=tuple(chunked_keys) == tuple(job_keys),
         )
     finally:
         with connect(server_url, autocommit=True) as admin:
@@ -334,6 +370,19 @@ def report(results: list[SizeResult], log: LogCosts, server: str) -> str:
         " on a sample; **extrapolated** linearly to all active assignments.",
         "- *same reminders*: the job and the lower bound created the same idempotency keys (count and digest).",
         "",
+        f"## Memory as N grows: the standard job against the chunked run ({CHUNK_SIZE:,} assignments a chunk)",
+        "",
+        "| N | job peak RSS MiB | chunked peak RSS MiB | chunked s | chunked: same reminders |",
+        "| ---: | ---: | ---: | ---: | :---: |",
+        *[
+            f"| {r.n:,} | {r.job_peak_rss_mib:,.0f} | {r.chunked_peak_rss_mib:,.0f} | {r.chunked_s:.2f} "
+            f"| {'yes' if r.chunked_same else 'NO'} |"
+            for r in results
+        ],
+        "",
+        "The chunked run (`reminder_pipeline/assignments/chunked.py`, no Dagster in that process) is measured"
+        " the same way; see docs/scaling.md for what it is for.",
+        "",
         "## Execution log",
         "",
         f"With {log.rows:,} rows in `cron_execution_logs`, 200 samples each:",
@@ -441,3 +490,5 @@ def run_benchmark(
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child-job":
         _child_job(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--child-chunked":
+        _child_chunked(sys.argv[2])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -24,10 +26,17 @@ WHERE a.status = 'active'
 """
 
 
-def load_active_assignments(connection: sa.Connection) -> pd.DataFrame:
+def load_active_assignments(
+    connection: sa.Connection, *, after_id: uuid.UUID | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """All active assignments, or one chunk of them in id order (keyset: ids after `after_id`)."""
+    sql = ACTIVE_ASSIGNMENTS_SQL
+    if limit is not None:
+        after = f" AND a.id > '{uuid.UUID(str(after_id))}'" if after_id is not None else ""
+        sql = f"{sql}{after} ORDER BY a.id LIMIT {int(limit)}"
     return read_frame(
         connection,
-        ACTIVE_ASSIGNMENTS_SQL,
+        sql,
         dtypes={
             "assignment_id": "str",
             "mentor_id": "str",
