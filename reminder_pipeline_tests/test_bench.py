@@ -1,0 +1,30 @@
+"""The benchmark runs end to end at a small N (its targets are judged on the real sizes, not here)."""
+
+from pathlib import Path
+
+import pytest
+
+from reminder_pipeline.bench import run_benchmark
+
+pytestmark = pytest.mark.database
+
+
+def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound(server_url: str, tmp_path: Path) -> None:
+    report_path, plot_path = tmp_path / "benchmarks.md", tmp_path / "benchmark.png"
+    text, results, log = run_benchmark(
+        server_url,
+        [400],
+        naive_sample=50,
+        log_rows=500,
+        output=report_path,
+        plot_path=plot_path,
+        echo=lambda line: None,
+    )
+    (result,) = results
+    assert result.created > 0
+    assert result.same_reminders and result.chunked_same
+    assert result.job_s > 0 and result.lower_bound_s > 0 and result.naive_sample == 50
+    assert result.naive_extrapolated_s == pytest.approx(result.naive_sample_s * result.active / 50)
+    assert "| 400 |" in text and "cores" in text and "Index Scan" in log.recent_plan
+    assert report_path.read_text() == text
+    assert plot_path.stat().st_size > 5_000
