@@ -97,58 +97,43 @@ class SizeResult:
         return self.naive_extrapolated_s / self.job_s if self.job_s else float("nan")
 
 
-def _job_in_child(database_url: str) -> tuple[float, float]:
-    """Run the real job in a fresh process; returns (seconds around the run, peak RSS MiB)."""
+def _in_child(mode: str, database_url: str) -> tuple[float, float]:
+    """Run `mode` ("job" or "chunked") in a fresh process: (seconds around the run, peak RSS MiB)."""
     done = subprocess.run(
-        [sys.executable, "-m", "reminder_pipeline.bench", "--child-job", database_url],
+        [sys.executable, "-m", "reminder_pipeline.bench", f"--child-{mode}", database_url],
         capture_output=True,
         text=True,
         timeout=3600,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark job failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"benchmark {mode} run failed: {done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return result["seconds"], result["peak_rss_mib"]
 
 
-def _child_job(database_url: str) -> None:
-    from dagster import DagsterInstance
+def _child_run(mode: str, database_url: str) -> None:
+    """The child's side: time only the run itself (not the imports), then report peak RSS."""
+    if mode == "job":
+        from dagster import DagsterInstance
 
-    from reminder_pipeline.assignments.jobs import run_config_for
-    from reminder_pipeline.definitions import build_defs
+        from reminder_pipeline.assignments.jobs import run_config_for
+        from reminder_pipeline.definitions import build_defs
 
-    job = build_defs(database_url).get_job_def("assignment_reminders")
-    config = {**run_config_for(AS_OF), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with DagsterInstance.ephemeral() as instance:
+        job = build_defs(database_url).get_job_def("assignment_reminders")
+        config = {**run_config_for(AS_OF), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        with DagsterInstance.ephemeral() as instance:
+            started = time.perf_counter()
+            succeeded = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False).success
+            seconds = time.perf_counter() - started
+    else:
+        from reminder_pipeline.assignments.chunked import remind_in_chunks
+        from reminder_pipeline.assignments.rules import ReminderRules
+
         started = time.perf_counter()
-        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
-        seconds = time.perf_counter() - started
-    if not result.success:
+        remind_in_chunks(database_url, AS_OF, ReminderRules(), CHUNK_SIZE)
+        seconds, succeeded = time.perf_counter() - started, True
+    if not succeeded:
         sys.exit(1)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
-
-
-def _chunked_in_child(database_url: str) -> tuple[float, float]:
-    done = subprocess.run(
-        [sys.executable, "-m", "reminder_pipeline.bench", "--child-chunked", database_url],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"chunked run failed: {done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return result["seconds"], result["peak_rss_mib"]
-
-
-def _child_chunked(database_url: str) -> None:
-    from reminder_pipeline.assignments.chunked import remind_in_chunks
-    from reminder_pipeline.assignments.rules import ReminderRules
-
-    started = time.perf_counter()
-    remind_in_chunks(database_url, AS_OF, ReminderRules(), CHUNK_SIZE)
-    seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
 
@@ -218,7 +203,7 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             db.execute(sa.text("ANALYZE"))
             active = db.execute(sa.text("SELECT count(*) FROM public.assignments WHERE status = 'active'")).scalar()
         echo(f"N={n:,}: seeded in {seed_s:.1f} s; running the job")
-        job_s, peak = _job_in_child(url)
+        job_s, peak = _in_child("job", url)
         with connect(url, autocommit=True) as db:
             job_keys = db.execute(sa.text(KEYS_SQL)).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
@@ -229,7 +214,7 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             lower_keys = db.execute(sa.text(KEYS_SQL)).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
         echo(f"N={n:,}: lower bound {lower_s:.2f} s; chunked run")
-        chunked_s, chunked_peak = _chunked_in_child(url)
+        chunked_s, chunked_peak = _in_child("chunked", url)
         with connect(url, autocommit=True) as db:
             chunked_keys = db.execute(sa.text(KEYS_SQL)).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
@@ -488,7 +473,5 @@ def run_benchmark(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child-job":
-        _child_job(sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] == "--child-chunked":
-        _child_chunked(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] in ("--child-job", "--child-chunked"):
+        _child_run(sys.argv[1].removeprefix("--child-"), sys.argv[2])

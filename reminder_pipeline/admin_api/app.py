@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reminder_pipeline.admin_api.auth import Principal, admin, authenticated
-from reminder_pipeline.assignments.corrections import correct_last_contact_date
+from reminder_pipeline.assignments.corrections import Correction, correct_last_contact_date
 from reminder_pipeline.certifications.dynamics_sync import make_due_now
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import create_engine, resolve_database_url
@@ -40,15 +40,6 @@ class LastContactCorrection(BaseModel):
         if "\x00" in value:
             raise ValueError("reason must not contain NUL characters")
         return value.strip()
-
-
-class CorrectionResult(BaseModel):
-    correction_id: uuid.UUID
-    assignment_id: uuid.UUID
-    previous_last_contact_date: dt.date | None
-    last_contact_date: dt.date
-    corrected_by: uuid.UUID
-    corrected_at: dt.datetime
 
 
 class CronRun(BaseModel):
@@ -110,7 +101,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     @app.put(
         "/admin/assignments/{assignment_id}/last-contact-date",
-        response_model=CorrectionResult,
+        response_model=Correction,
         tags=["admin"],
         responses={
             401: {"description": "No valid token"},

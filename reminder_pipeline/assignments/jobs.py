@@ -20,6 +20,7 @@ from reminder_pipeline.assignments.repository import load_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
 from reminder_pipeline.core import outbox
 from reminder_pipeline.core.guarded_run import (
+    SERIAL_TAG,
     JobOutcome,
     RunTicket,
     begin_guarded_run,
@@ -28,12 +29,10 @@ from reminder_pipeline.core.guarded_run import (
     safe_errors,
 )
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import AsOfConfig, local_date_of
+from reminder_pipeline.core.run_config import AsOfConfig, dated_run_request
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 JOB_NAME = "assignment_reminders"
-#: Tag that dagster.yaml's run queue limits to one run at a time (a second guard behind the lock).
-SERIAL_TAG = "reminder_pipeline/serial"
 
 
 class ReminderRunConfig(AsOfConfig):
@@ -116,9 +115,4 @@ def run_config_for(as_of: dt.date | None = None, **rules: int) -> dict:
     description="Every day at 07:00 Europe/Oslo, for that day.",
 )
 def assignment_reminders_daily(context: ScheduleEvaluationContext) -> RunRequest:
-    as_of = local_date_of(context.scheduled_execution_time)
-    return RunRequest(
-        run_key=f"{JOB_NAME}:{as_of.isoformat()}",
-        run_config=run_config_for(as_of),
-        tags={"reminder_pipeline/as_of": as_of.isoformat()},
-    )
+    return dated_run_request(JOB_NAME, "decide_reminders_op", context.scheduled_execution_time)

@@ -23,6 +23,7 @@ from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.certifications import dynamics_sync, repository
 from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_auto_pauses, decide_expiry_reminders
 from reminder_pipeline.core.guarded_run import (
+    SERIAL_TAG,
     JobOutcome,
     RunTicket,
     begin_guarded_run,
@@ -31,12 +32,11 @@ from reminder_pipeline.core.guarded_run import (
     safe_errors,
 )
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import AsOfConfig, local_date_of
+from reminder_pipeline.core.run_config import AsOfConfig, dated_run_request
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 CERTIFICATION_JOB = "certification_reminders"
 SYNC_JOB = "dynamics_sync"
-SERIAL_TAG = "reminder_pipeline/serial"
 
 
 class CertificationRunConfig(AsOfConfig):
@@ -125,12 +125,7 @@ def certification_reminders() -> None:
     description="Every night at 02:00 Europe/Oslo, for that day.",
 )
 def certification_reminders_nightly(context: ScheduleEvaluationContext) -> RunRequest:
-    as_of = local_date_of(context.scheduled_execution_time).isoformat()
-    return RunRequest(
-        run_key=f"{CERTIFICATION_JOB}:{as_of}",
-        run_config={"ops": {"decide_certification_actions": {"config": {"as_of": as_of}}}},
-        tags={"reminder_pipeline/as_of": as_of},
-    )
+    return dated_run_request(CERTIFICATION_JOB, "decide_certification_actions", context.scheduled_execution_time)
 
 
 class DynamicsPortal(ConfigurableResource):

@@ -37,6 +37,9 @@ from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import create_engine, require_migrated
 from reminder_pipeline.core.resources import PipelineDatabase
 
+#: Tag that dagster.yaml's run queue limits to one queued run per value: a second guard behind the lock.
+SERIAL_TAG = "reminder_pipeline/serial"
+
 INTERRUPTED_MESSAGE = "interrupted: the run ended before the job finalised its log row"
 
 

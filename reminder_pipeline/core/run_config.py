@@ -3,7 +3,7 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from dagster import Config
+from dagster import Config, RunRequest
 from pydantic import Field, field_validator
 
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
@@ -16,6 +16,17 @@ def today_local() -> dt.date:
 
 def local_date_of(moment: dt.datetime) -> dt.date:
     return moment.astimezone(ZoneInfo(LOCAL_TIMEZONE)).date()
+
+
+def dated_run_request(job_name: str, config_op: str, scheduled_time: dt.datetime) -> RunRequest:
+    """A daily tick's run acts for the tick's own Oslo date, even when evaluated late; the run key
+    makes a repeated evaluation of the same tick launch nothing twice."""
+    as_of = local_date_of(scheduled_time).isoformat()
+    return RunRequest(
+        run_key=f"{job_name}:{as_of}",
+        run_config={"ops": {config_op: {"config": {"as_of": as_of}}}},
+        tags={"reminder_pipeline/as_of": as_of},
+    )
 
 
 class AsOfConfig(Config):

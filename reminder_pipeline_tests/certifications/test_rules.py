@@ -84,3 +84,16 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         [60, 120, 240, 480, 600, 600], rel=1e-5
     )
     assert backoff.delay_after(1, rng=lambda: 0.0) == 30  # jitter: between half and all of the delay
+
+
+def test_the_nightly_schedule_acts_for_its_own_oslo_date() -> None:
+    from zoneinfo import ZoneInfo
+
+    from dagster import build_schedule_context
+
+    from reminder_pipeline.certifications.jobs import certification_reminders_nightly
+
+    tick = dt.datetime(2026, 3, 29, 2, 0, tzinfo=ZoneInfo("Europe/Oslo"))  # the night clocks go forward
+    request = certification_reminders_nightly(build_schedule_context(scheduled_execution_time=tick))
+    assert request.run_config == {"ops": {"decide_certification_actions": {"config": {"as_of": "2026-03-29"}}}}
+    assert request.run_key == "certification_reminders:2026-03-29"
