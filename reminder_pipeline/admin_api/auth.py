@@ -5,7 +5,6 @@ audience are required and checked. The secret is read per request from `SUPABASE
 never at import time, and neither it nor any token is ever logged.
 """
 
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,6 +12,8 @@ from typing import Annotated
 import jwt
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from reminder_pipeline.core import settings
 
 ALGORITHM = "HS256"
 AUDIENCE = "authenticated"
@@ -31,7 +32,7 @@ class Principal:
 
 
 def jwt_secret() -> str:
-    secret = os.environ.get("SUPABASE_JWT_SECRET", "")
+    secret = settings.env("SUPABASE_JWT_SECRET")
     if not secret:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not configured")
     return secret

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import sqlalchemy as sa
+
+from reminder_pipeline.core import settings
 
 VAULT_SECRET_NAME = "slack_alert_webhook_url"
 
@@ -19,4 +19,4 @@ def slack_webhook_url(connection: sa.Connection) -> str | None:
         ).scalar_one_or_none()
         if secret:
             return secret
-    return os.environ.get("SLACK_WEBHOOK_URL", "").strip() or None
+    return settings.env("SLACK_WEBHOOK_URL")

@@ -8,7 +8,6 @@ becomes an :class:`AlertOutcome` the caller logs, so an alert can never fail or 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -26,6 +25,7 @@ from reminder_pipeline.alerting.policy import (
     run_url,
 )
 from reminder_pipeline.alerting.secrets import slack_webhook_url
+from reminder_pipeline.core import settings
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.execution_log import FinishedRun, safe_error_message
 
@@ -64,17 +64,17 @@ class AlertSettings:
 
 def email_channel_from_environment(timeout_seconds: float) -> EmailChannel | None:
     """`ALERT_SMTP_HOST` (+ `_PORT`, `_USER`, `_PASSWORD`), `ALERT_EMAIL_FROM`, `ALERT_EMAIL_TO` (comma list)."""
-    host, recipients = os.environ.get("ALERT_SMTP_HOST"), os.environ.get("ALERT_EMAIL_TO")
+    host, recipients = settings.env("ALERT_SMTP_HOST"), settings.env("ALERT_EMAIL_TO")
     if not host or not recipients:
         return None
     return EmailChannel(
         host=host,
-        port=int(os.environ.get("ALERT_SMTP_PORT", "587")),
-        sender=os.environ.get("ALERT_EMAIL_FROM", "reminder-pipeline@localhost"),
+        port=int(settings.env("ALERT_SMTP_PORT", "587") or 587),
+        sender=settings.env("ALERT_EMAIL_FROM", "reminder-pipeline@localhost") or "",
         recipients=tuple(address.strip() for address in recipients.split(",") if address.strip()),
         timeout_seconds=timeout_seconds,
-        username=os.environ.get("ALERT_SMTP_USER") or None,
-        password=os.environ.get("ALERT_SMTP_PASSWORD") or None,
+        username=settings.env("ALERT_SMTP_USER"),
+        password=settings.env("ALERT_SMTP_PASSWORD"),
     )
 
 

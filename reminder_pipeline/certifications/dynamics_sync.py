@@ -10,7 +10,6 @@ last attempt the event is `dead` and the caller raises an operations alert.
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from reminder_pipeline.core import settings
 from reminder_pipeline.core.database import connect
 
 PENDING_ALERT_MESSAGE = "Dynamics sync pending — mentor may still be visible on portal"
@@ -76,10 +76,10 @@ class DynamicsClient:
 
 def client_from_environment(timeout_seconds: float, webhook_url: str | None = None) -> DynamicsClient:
     """`DYNAMICS_WEBHOOK_URL` (and optional `DYNAMICS_WEBHOOK_TOKEN`), read when a sync runs."""
-    url = webhook_url or os.environ.get("DYNAMICS_WEBHOOK_URL", "").strip()
+    url = webhook_url or settings.env("DYNAMICS_WEBHOOK_URL")
     if not url:
         raise DynamicsNotConfigured("DYNAMICS_WEBHOOK_URL is not set: pending Dynamics events cannot be delivered")
-    return DynamicsClient(url, timeout_seconds, os.environ.get("DYNAMICS_WEBHOOK_TOKEN") or None)
+    return DynamicsClient(url, timeout_seconds, settings.env("DYNAMICS_WEBHOOK_TOKEN"))
 
 
 @dataclass
