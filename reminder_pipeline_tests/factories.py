@@ -94,4 +94,5 @@ def certification(
 
 
 def count(db: sa.Connection, table: str, where: str = "true", **params: object) -> int:
-    return db.execute(sa.text(f"SELECT count(*) FROM public.{table} WHERE {where}"), params).scalar_one()
+    qualified = table if "." in table or table.startswith("pg_") else f"public.{table}"
+    return db.execute(sa.text(f"SELECT count(*) FROM {qualified} WHERE {where}"), params).scalar_one()

@@ -11,7 +11,6 @@ would be gone after the first op). The log row is finalised whatever happens:
   connection, which releases the lock even if no op got to do it.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,7 +69,6 @@ class JobRunGuard(ConfigurableResource):
     _connection: sa.Connection | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
-    _started: float = PrivateAttr(default=0.0)
     _alert_outcome: AlertOutcome | None = PrivateAttr(default=None)
 
     @contextmanager
@@ -96,7 +94,6 @@ class JobRunGuard(ConfigurableResource):
         execution_log.close_abandoned_runs(connection, job_name)
         row_id = execution_log.start_run(connection, job_name, dagster_run_id)
         self._ticket = RunTicket(job_name=job_name, log_row_id=row_id)
-        self._started = time.monotonic()
         return self._ticket
 
     def succeed(self, outcome: JobOutcome) -> execution_log.FinishedRun | None:
@@ -124,8 +121,14 @@ class JobRunGuard(ConfigurableResource):
 
     def _after_finish(self) -> None:
         """Alerting is isolated: it never raises and is bounded by its own timeout."""
-        if self._finished is not None:
+        if self._finished is None:
+            return
+        try:
             self._alert_outcome = self.alerting.after_run_finished(self._finished)
+        except Exception as error:  # belt and braces: the service already turns failures into outcomes
+            self._alert_outcome = AlertOutcome(
+                "after_run_finished", self._finished.job_name, None, False, execution_log.safe_error_message(error)
+            )
 
     @property
     def alert_outcome(self) -> AlertOutcome | None:

@@ -131,7 +131,11 @@ def test_two_concurrent_writers_of_the_same_reminders_send_each_once(
     with connect(database_url) as connection, connection.begin():
         sent["first"] = repository.record_and_dispatch_reminders(connection, reminders)
         first_wrote.set()
-        time.sleep(1)  # the second writer is now waiting on our uncommitted keys
+        # keep our transaction open until the second writer is blocked on our uncommitted keys
+        deadline = time.monotonic() + 30
+        while not factories.count(db, "pg_stat_activity", "wait_event_type = 'Lock' AND datname = current_database()"):
+            assert time.monotonic() < deadline, "the second writer never blocked"
+            time.sleep(0.05)
     worker.join(60)
     assert sent == {"first": 50, "second": 0}
     assert factories.count(db, "notifications") == 50
