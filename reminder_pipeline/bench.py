@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -188,13 +190,23 @@ def _naive(connection: sa.Connection, sample: int) -> tuple[int, float]:
     return len(ids), time.perf_counter() - started
 
 
-def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeResult:
-    name = f"rp_bench_{n}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def _scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A freshly migrated database of its own, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with connect(server_url, autocommit=True) as admin:
         admin.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = with_database(server_url, name)
     try:
+        url = with_database(server_url, name)
         apply_migrations(url)
+        yield url
+    finally:
+        with connect(server_url, autocommit=True) as admin:
+            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeResult:
+    with _scratch_database(server_url, f"rp_bench_{n}") as url:
         with connect(url) as connection, connection.begin():
             started = time.perf_counter()
             seed(connection, n, today=AS_OF)
@@ -238,9 +250,6 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             chunked_peak_rss_mib=chunked_peak,
             chunked_same=tuple(chunked_keys) == tuple(job_keys),
         )
-    finally:
-        with connect(server_url, autocommit=True) as admin:
-            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass
@@ -257,12 +266,7 @@ class LogCosts:
 
 
 def bench_execution_log(server_url: str, rows: int, samples: int = 200) -> LogCosts:
-    name = f"rp_bench_log_{uuid.uuid4().hex[:8]}"
-    with connect(server_url, autocommit=True) as admin:
-        admin.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = with_database(server_url, name)
-    try:
-        apply_migrations(url)
+    with _scratch_database(server_url, "rp_bench_log") as url:
         with connect(url, autocommit=True) as db:
             db.execute(
                 sa.text(
@@ -311,9 +315,6 @@ def bench_execution_log(server_url: str, rows: int, samples: int = 200) -> LogCo
             plan,
             job_plan,
         )
-    finally:
-        with connect(server_url, autocommit=True) as admin:
-            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def machine() -> str:

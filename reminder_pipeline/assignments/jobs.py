@@ -9,8 +9,6 @@ from dagster import (
     OpExecutionContext,
     RunRequest,
     ScheduleEvaluationContext,
-    in_process_executor,
-    job,
     op,
     schedule,
 )
@@ -20,12 +18,11 @@ from reminder_pipeline.assignments.repository import load_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
 from reminder_pipeline.core import outbox
 from reminder_pipeline.core.guarded_run import (
-    SERIAL_TAG,
     JobOutcome,
     RunTicket,
     begin_guarded_run,
     finish_guarded_run,
-    record_failed_step,
+    guarded_job,
     safe_errors,
 )
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -87,13 +84,7 @@ def dispatch_reminders(
     )
 
 
-@job(
-    name=JOB_NAME,
-    description="Remind mentors about assignments without logged contact; escalate to coordinators.",
-    executor_def=in_process_executor,
-    hooks={record_failed_step},
-    tags={SERIAL_TAG: JOB_NAME},
-)
+@guarded_job(JOB_NAME, "Remind mentors about assignments without logged contact; escalate to coordinators.")
 def assignment_reminders() -> None:
     finish_guarded_run(dispatch_reminders(decide_reminders_op(load_assignments(begin_guarded_run()))))
 

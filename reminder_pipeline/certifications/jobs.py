@@ -10,8 +10,6 @@ from dagster import (
     OpExecutionContext,
     RunRequest,
     ScheduleEvaluationContext,
-    in_process_executor,
-    job,
     op,
     schedule,
 )
@@ -23,12 +21,11 @@ from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.certifications import dynamics_sync, repository
 from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_auto_pauses, decide_expiry_reminders
 from reminder_pipeline.core.guarded_run import (
-    SERIAL_TAG,
     JobOutcome,
     RunTicket,
     begin_guarded_run,
     finish_guarded_run,
-    record_failed_step,
+    guarded_job,
     safe_errors,
 )
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -102,12 +99,9 @@ def certification_outcome(
     )
 
 
-@job(
-    name=CERTIFICATION_JOB,
-    description="Warn mentors before their certification expires; pause them, and queue the portal sync, when it has.",
-    executor_def=in_process_executor,
-    hooks={record_failed_step},
-    tags={SERIAL_TAG: CERTIFICATION_JOB},
+@guarded_job(
+    CERTIFICATION_JOB,
+    "Warn mentors before their certification expires; pause them, and queue the portal sync, when it has.",
 )
 def certification_reminders() -> None:
     decisions = decide_certification_actions(load_certifications(begin_guarded_run()))
@@ -208,13 +202,7 @@ def sync_dynamics_events(
     )
 
 
-@job(
-    name=SYNC_JOB,
-    description="Deliver pending Dynamics sync events; with event_id or mentor_id in config, a manual retry.",
-    executor_def=in_process_executor,
-    hooks={record_failed_step},
-    tags={SERIAL_TAG: SYNC_JOB},
-)
+@guarded_job(SYNC_JOB, "Deliver pending Dynamics sync events; with event_id or mentor_id in config, a manual retry.")
 def dynamics_sync_job() -> None:
     finish_guarded_run(sync_dynamics_events(begin_guarded_run()))
 

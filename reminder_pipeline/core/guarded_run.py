@@ -26,6 +26,8 @@ from dagster import (
     Out,
     Output,
     failure_hook,
+    in_process_executor,
+    job,
     op,
 )
 from pydantic import PrivateAttr
@@ -150,6 +152,18 @@ class JobRunGuard(ConfigurableResource):
             if self._engine is not None:
                 self._engine.dispose()
             self._connection = self._engine = None
+
+
+def guarded_job(name: str, description: str) -> Any:
+    """`@job` with what every lock-and-log job needs: one process (the lock lives on one connection
+    across ops), the failure hook that finalises the log row, and the run-queue serial tag."""
+    return job(
+        name=name,
+        description=description,
+        executor_def=in_process_executor,
+        hooks={record_failed_step},
+        tags={SERIAL_TAG: name},
+    )
 
 
 @contextmanager
