@@ -23,8 +23,9 @@ from reminder_pipeline.core.database import (
     require_migrated,
     resolve_database_url,
 )
+from reminder_pipeline.core.execution_log import JOB_LOCK_KEYS
 
-#: CLI job names and the Dagster jobs they launch.
+#: CLI job names and the Dagster jobs they launch (the others run from the UI or their schedules).
 JOBS = {"assignment-reminders": "assignment_reminders"}
 
 
@@ -108,11 +109,11 @@ def run(job: str, as_of: dt.datetime | None) -> None:
     """
     url = _database_url()
     _check_ready(url)
-    if not _launch(url, JOBS[job], as_of.date() if as_of else None):
+    if not _launch_assignment_reminders(url, as_of.date() if as_of else None):
         sys.exit(1)
 
 
-def _launch(url: str, job_name: str, as_of: dt.date | None) -> bool:
+def _launch_assignment_reminders(url: str, as_of: dt.date | None) -> bool:
     from dagster import DagsterInstance, execute_job, reconstructable
 
     from reminder_pipeline import definitions
@@ -134,7 +135,7 @@ def _launch(url: str, job_name: str, as_of: dt.date | None) -> bool:
             {"run_id": result.run_id},
         ).one_or_none()
     outcome = "succeeded" if result.success else "FAILED"
-    click.echo(f"run {result.run_id} of {job_name} {outcome}")
+    click.echo(f"run {result.run_id} of assignment_reminders {outcome}")
     if row is not None:
         click.echo(
             f"execution log: {row.status}, {row.assignments_evaluated} assignments evaluated, "
@@ -145,7 +146,7 @@ def _launch(url: str, job_name: str, as_of: dt.date | None) -> bool:
 
 
 @main.command()
-@click.option("--job", type=click.Choice(sorted(JOBS.values())), default=None, help="Only this job's rows.")
+@click.option("--job", type=click.Choice(sorted(JOB_LOCK_KEYS)), default=None, help="Only this job's rows.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @_friendly_errors
 def logs(job: str | None, limit: int) -> None:
@@ -192,7 +193,7 @@ def demo(count: int) -> None:
         has_data = connection.execute(sa.text("SELECT EXISTS (SELECT 1 FROM public.assignments)")).scalar()
     if not has_data:
         _seed(url, count)
-    ok = _launch(url, "assignment_reminders", None) and _launch(url, "assignment_reminders", None)
+    ok = _launch_assignment_reminders(url, None) and _launch_assignment_reminders(url, None)
     _print_logs(url, "assignment_reminders", 5)
     if not ok:
         sys.exit(1)

@@ -139,3 +139,16 @@ def test_the_admin_api_refuses_to_start_without_a_jwt_secret(monkeypatch: pytest
     monkeypatch.delenv("SUPABASE_JWT_SECRET", raising=False)
     code, output = _invoke("admin-api")
     assert code == 1 and "SUPABASE_JWT_SECRET is not set" in output
+
+
+@pytest.mark.database
+def test_logs_filter_accepts_every_scheduled_job(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: sa.Connection
+) -> None:
+    from reminder_pipeline.core import execution_log
+
+    execution_log.record_skipped(db, "certification_reminders")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    code, output = _invoke("logs", "--job", "certification_reminders")
+    assert code == 0 and "certification_reminders skipped" in output
+    assert _invoke("logs", "--job", "nope")[0] == 2

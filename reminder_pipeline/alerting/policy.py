@@ -42,6 +42,16 @@ def run_url(webserver_base_url: str | None, dagster_run_id: str | None) -> str |
     return f"{webserver_base_url.rstrip('/')}/runs/{dagster_run_id}"
 
 
+def alert_kind(finished: FinishedRun, threshold: int) -> str | None:
+    """Exactly at the threshold: a failure alert (not before, not again after). The first success
+    after a chain that reached the threshold: a recovery message. Otherwise nothing."""
+    if finished.status == "failed" and finished.consecutive_failure_count == threshold:
+        return CONSECUTIVE_FAILURES
+    if finished.status == "success" and finished.previous_failure_count >= threshold:
+        return RECOVERED
+    return None
+
+
 def alert_for_finished_run(
     finished: FinishedRun,
     *,
@@ -49,8 +59,8 @@ def alert_for_finished_run(
     last_success_at: dt.datetime | None,
     webserver_base_url: str | None = None,
 ) -> Alert | None:
-    """Exactly at the threshold: one failure alert (not before, not again after). The first success
-    after a chain that reached the threshold: one recovery message."""
+    """The alert :func:`alert_kind` calls for, with its payload."""
+    kind = alert_kind(finished, threshold)
     base = {
         "job_name": finished.job_name,
         "execution_log_id": str(finished.row_id),
@@ -58,7 +68,7 @@ def alert_for_finished_run(
         "run_url": run_url(webserver_base_url, finished.dagster_run_id),
         "last_success_at": _iso(last_success_at),
     }
-    if finished.status == "failed" and finished.consecutive_failure_count == threshold:
+    if kind == CONSECUTIVE_FAILURES:
         return Alert(
             CONSECUTIVE_FAILURES,
             finished.job_name,
@@ -70,7 +80,7 @@ def alert_for_finished_run(
                 "consecutive_failure_count": finished.consecutive_failure_count,
             },
         )
-    if finished.status == "success" and finished.previous_failure_count >= threshold:
+    if kind == RECOVERED:
         return Alert(
             RECOVERED,
             finished.job_name,

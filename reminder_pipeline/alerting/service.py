@@ -22,6 +22,7 @@ from reminder_pipeline.alerting.policy import (
     MISSED_RUN_RECOVERED,
     Alert,
     alert_for_finished_run,
+    alert_kind,
     run_url,
 )
 from reminder_pipeline.alerting.secrets import slack_webhook_url
@@ -133,7 +134,10 @@ class AlertService:
             return AlertOutcome(alert.kind, alert.job_name, None, False, safe_error_message(error))
 
     def after_run_finished(self, finished: FinishedRun) -> AlertOutcome | None:
-        """Called as a run's log row is finalised: a failure alert at the threshold, a recovery after."""
+        """Called as a run's log row is finalised: a failure alert at the threshold, a recovery after.
+        Most runs call for nothing and cost no query."""
+        if alert_kind(finished, self.settings.failure_threshold) is None:
+            return None
         try:
             with connect(self.database_url, autocommit=True) as connection:
                 last_success = store.last_success_at(connection, finished.job_name)

@@ -10,6 +10,7 @@ last attempt the event is `dead` and the caller raises an operations alert.
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -139,24 +140,26 @@ SELECT id, mentor_id, status, attempts, last_error FROM updated
 
 def sync_batch(
     database_url: str,
-    client: DynamicsClient,
+    client: Callable[[], DynamicsClient],
     backoff: Backoff,
     *,
     batch_size: int = 20,
     event_ids: Sequence[uuid.UUID] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> SyncResult:
-    """Claim up to `batch_size` due events, deliver each, record every outcome in one statement."""
+    """Claim up to `batch_size` due events, deliver each, record every outcome in one statement.
+    `client` is called only when something was claimed, so an idle run needs no webhook configured.
+    `event_ids=None` means every due event; an empty list means none."""
     with connect(database_url) as connection, connection.begin():
-        claimed = connection.execute(
-            sa.text(_CLAIM), {"event_ids": [str(e) for e in event_ids] if event_ids else None, "limit": batch_size}
-        ).all()
+        selected = None if event_ids is None else [str(event_id) for event_id in event_ids]
+        claimed = connection.execute(sa.text(_CLAIM), {"event_ids": selected, "limit": batch_size}).all()
         if not claimed:
             return SyncResult()
+        portal = client()
         outcomes: list[tuple[str, bool, str | None, float]] = []
         for event in claimed:
             try:
-                client.deliver(event.id, event.payload)
+                portal.deliver(event.id, event.payload)
                 outcomes.append((str(event.id), True, None, 0.0))
             except DynamicsSyncFailed as error:
                 outcomes.append((str(event.id), False, str(error), backoff.delay_after(event.attempts + 1, rng)))
@@ -191,7 +194,7 @@ def sync_batch(
 
 def sync_due_events(
     database_url: str,
-    client: DynamicsClient,
+    client: Callable[[], DynamicsClient],
     backoff: Backoff,
     *,
     batch_size: int = 20,
@@ -200,6 +203,7 @@ def sync_due_events(
 ) -> SyncResult:
     """Batches until nothing is due (events that failed just now are not due again)."""
     total = SyncResult()
+    client = functools.cache(client)  # built once, on the first batch that claims anything
     for _ in range(max_batches):
         result = sync_batch(database_url, client, backoff, batch_size=batch_size, event_ids=event_ids)
         total.add(result)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from dagster import (
+    Config,
     ConfigurableResource,
     DefaultScheduleStatus,
     OpExecutionContext,
@@ -14,7 +15,6 @@ from dagster import (
     schedule,
 )
 from pydantic import Field
-from sqlalchemy import text
 
 from reminder_pipeline.alerting.policy import DYNAMICS_SYNC_DEAD, Alert
 from reminder_pipeline.alerting.resources import OpsAlerting
@@ -139,7 +139,7 @@ class DynamicsPortal(ConfigurableResource):
         return dynamics_sync.Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts)
 
 
-class SyncRunConfig(AsOfConfig):
+class SyncRunConfig(Config):
     event_id: str | None = Field(default=None, description="Manual retry: make this event due now, sync only it.")
     mentor_id: str | None = Field(default=None, description="Manual retry: make this mentor's events due now.")
 
@@ -161,23 +161,13 @@ def sync_dynamics_events(
             with database.transaction() as connection:
                 selected = dynamics_sync.make_due_now(connection, event_id=event_id, mentor_id=mentor_id)
             context.log.info(f"Manual retry: {len(selected)} event(s) made due now.")
-        with database.transaction() as connection:
-            due = connection.execute(
-                text(
-                    "SELECT count(*) FROM public.dynamics_sync_events"
-                    " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
-                )
-            ).scalar_one()
-        if due == 0 or selected == []:
-            result = dynamics_sync.SyncResult()
-        else:
-            result = dynamics_sync.sync_due_events(
-                database.url(),
-                dynamics_portal.client(),
-                dynamics_portal.backoff(),
-                batch_size=dynamics_portal.batch_size,
-                event_ids=selected,
-            )
+        result = dynamics_sync.sync_due_events(
+            database.url(),
+            dynamics_portal.client,
+            dynamics_portal.backoff(),
+            batch_size=dynamics_portal.batch_size,
+            event_ids=selected,
+        )
     service = ops_alerting.service()
     for dead in result.dead:
         outcome = service.send(

@@ -202,7 +202,9 @@ def test_two_sync_workers_racing_deliver_each_event_once(
 
     def worker() -> None:
         start.wait()
-        results.append(dynamics_sync.sync_due_events(database_url, client, dynamics_sync.Backoff(), batch_size=4))
+        results.append(
+            dynamics_sync.sync_due_events(database_url, lambda: client, dynamics_sync.Backoff(), batch_size=4)
+        )
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:
@@ -261,3 +263,29 @@ def test_make_due_now_gives_a_dead_event_one_more_attempt(db: sa.Connection, dat
     with connect(database_url) as connection, connection.begin():
         assert dynamics_sync.make_due_now(connection, mentor_id=paused["mentor"]) == [paused["event"]]
     assert db.execute(sa.text("SELECT status, attempts FROM public.dynamics_sync_events")).one() == ("pending", 7)
+
+
+def test_an_idle_sync_needs_no_webhook(db: sa.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DYNAMICS_WEBHOOK_URL", raising=False)
+    assert run_job(database_url, "dynamics_sync", alerting=alerting_for(database_url)).success
+    (row,) = factories.log_rows(db, "dynamics_sync")
+    assert (row.status, row.details["claimed"]) == ("success", 0)
+
+
+def test_a_manual_retry_of_a_synced_event_sends_nothing_else(
+    db: sa.Connection, database_url: str, paused: dict, dynamics: HttpPeer
+) -> None:
+    db.execute(sa.text("UPDATE public.dynamics_sync_events SET status = 'synced'"))
+    other = factories.mentor(db, paused["coordinator"])
+    db.execute(
+        sa.text(
+            "INSERT INTO public.dynamics_sync_events (mentor_id, action, payload, dedupe_key)"
+            " VALUES (:m, 'pause', '{}', 'other')"
+        ),
+        {"m": other},
+    )
+    result = _sync(
+        database_url, dynamics.url, {"ops": {"sync_dynamics_events": {"config": {"event_id": str(paused["event"])}}}}
+    )
+    assert result.success and dynamics.requests == []  # the other due event waits for its own run
+    assert factories.count(db, "dynamics_sync_events", "status = 'pending'") == 1
