@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from reminder_pipeline.core.errors import InputRejected, ReminderPipelineError
+
 ASSIGNMENTS_PER_MENTOR = 3
 MENTORS_PER_COORDINATOR = 20
 CLOSED_SHARE = 0.10
@@ -37,7 +39,7 @@ class SeedSummary:
     row_checks_skipped: bool
 
 
-class SeedInconsistent(RuntimeError):
+class SeedInconsistent(ReminderPipelineError):
     """The post-load check found a dangling reference or a stale last_contact_date (nothing is kept)."""
 
 
@@ -78,7 +80,7 @@ def seed(
     """Insert `assignments` assignments (about 10% closed, 20% never contacted) with their mentors
     (about 5% paused) and coordinators, inside the caller's transaction."""
     if assignments < 1:
-        raise ValueError("assignments must be at least 1")
+        raise InputRejected("assignments must be at least 1")
     mentors = math.ceil(assignments / ASSIGNMENTS_PER_MENTOR)
     coordinators = math.ceil(mentors / MENTORS_PER_COORDINATOR)
     tag = secrets.token_hex(6)  # keeps ids of separate seed calls apart

@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reminder_pipeline.core.bulk import copy_frame
+from reminder_pipeline.core.errors import InputRejected
 from reminder_pipeline.core.run_config import today_local
 
 
@@ -34,7 +35,7 @@ class RowProblem:
     reason: str
 
 
-class RegistrationRejected(ValueError):
+class RegistrationRejected(InputRejected):
     """Nothing was written; `problems` names every offending row (0-based) and why."""
 
     def __init__(self, problems: list[RowProblem]) -> None:

@@ -32,7 +32,7 @@ class Principal:
 
 
 def jwt_secret() -> str:
-    secret = settings.env("SUPABASE_JWT_SECRET")
+    secret = settings.secret(settings.load().supabase_jwt_secret)
     if not secret:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not configured")
     return secret

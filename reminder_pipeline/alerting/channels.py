@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
-from reminder_pipeline.alerting.policy import Alert, email_message, slack_message
-
-
-class DeliveryFailed(RuntimeError):
-    """The channel did not accept the alert."""
+from reminder_pipeline.alerting.policy import email_message, slack_message
+from reminder_pipeline.core.alerts import Alert
+from reminder_pipeline.core.errors import DeliveryFailed
 
 
 class AlertChannel(Protocol):

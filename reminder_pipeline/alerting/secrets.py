@@ -19,4 +19,4 @@ def slack_webhook_url(connection: sa.Connection) -> str | None:
         ).scalar_one_or_none()
         if secret:
             return secret
-    return settings.env("SLACK_WEBHOOK_URL")
+    return settings.secret(settings.load().slack_webhook_url)

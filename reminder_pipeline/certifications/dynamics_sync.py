@@ -22,15 +22,16 @@ import sqlalchemy as sa
 
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.errors import DeliveryFailed, NotConfigured
 
 PENDING_ALERT_MESSAGE = "Dynamics sync pending — mentor may still be visible on portal"
 
 
-class DynamicsSyncFailed(RuntimeError):
+class DynamicsSyncFailed(DeliveryFailed):
     """The portal did not accept the event; the message holds no URL and no secret."""
 
 
-class DynamicsNotConfigured(RuntimeError):
+class DynamicsNotConfigured(NotConfigured):
     """No webhook URL: DYNAMICS_WEBHOOK_URL is unset."""
 
 
@@ -77,10 +78,11 @@ class DynamicsClient:
 
 def client_from_environment(timeout_seconds: float, webhook_url: str | None = None) -> DynamicsClient:
     """`DYNAMICS_WEBHOOK_URL` (and optional `DYNAMICS_WEBHOOK_TOKEN`), read when a sync runs."""
-    url = webhook_url or settings.env("DYNAMICS_WEBHOOK_URL")
+    current = settings.load()
+    url = webhook_url or settings.secret(current.dynamics_webhook_url)
     if not url:
         raise DynamicsNotConfigured("DYNAMICS_WEBHOOK_URL is not set: pending Dynamics events cannot be delivered")
-    return DynamicsClient(url, timeout_seconds, settings.env("DYNAMICS_WEBHOOK_TOKEN"))
+    return DynamicsClient(url, timeout_seconds, settings.secret(current.dynamics_webhook_token))
 
 
 @dataclass

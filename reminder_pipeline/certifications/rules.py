@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from reminder_pipeline.core.errors import InputRejected
+
 DEFAULT_THRESHOLDS = (30, 14, 7, 1)
 
 CERTIFICATION_COLUMNS = ["cert_id", "mentor_id", "coordinator_id", "mentor_status", "certification_type", "expires_on"]
@@ -28,7 +30,7 @@ PAUSE_COLUMNS = ["mentor_id", "coordinator_id", "cert_id", "expired_on"]
 def _check(frame: pd.DataFrame) -> None:
     missing = set(CERTIFICATION_COLUMNS) - set(frame.columns)
     if missing:
-        raise ValueError(f"certifications frame lacks columns: {sorted(missing)}")
+        raise InputRejected(f"certifications frame lacks columns: {sorted(missing)}")
 
 
 def _days_left(expires_on: pd.Series, as_of: dt.date) -> np.ndarray:
@@ -48,7 +50,7 @@ def decide_expiry_reminders(
     _check(certifications)
     brackets = np.array(sorted(set(thresholds)), dtype="int64")
     if brackets.size == 0 or brackets[0] < 1:
-        raise ValueError("thresholds must be positive day counts")
+        raise InputRejected("thresholds must be positive day counts")
     current = _current_per_type(certifications[certifications["mentor_status"] == "active"])
     days_left = _days_left(current["expires_on"], as_of)
     due = (days_left >= 1) & (days_left <= brackets[-1])

@@ -17,27 +17,16 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from reminder_pipeline.core import settings
-
-
-class DatabaseError(RuntimeError):
-    """Base of the errors this package raises about the database; messages never hold secrets."""
-
-
-class DatabaseUnavailable(DatabaseError):
-    """The server cannot be reached or refused the connection."""
-
-
-class DatabaseNotMigrated(DatabaseError):
-    """The schema this code needs is missing: `reminder-pipeline migrate` has not been run."""
+from reminder_pipeline.core.errors import ConfigurationError, DatabaseNotMigrated, DatabaseUnavailable
 
 
 def _parse(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy.exc.ArgumentError and friends
-        raise DatabaseUnavailable("DATABASE_URL is not a valid PostgreSQL URL") from exc
+    except Exception:  # sqlalchemy.exc.ArgumentError and friends; the URL may hold a password
+        raise ConfigurationError("DATABASE_URL is not a valid PostgreSQL URL") from None
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
-        raise DatabaseUnavailable(f"DATABASE_URL must be a PostgreSQL URL, not {parsed.get_backend_name()!r}")
+        raise ConfigurationError("DATABASE_URL must be a postgresql:// URL")
     return parsed
 
 
@@ -110,7 +99,7 @@ def start_embedded_server(home: Path | None = None) -> str:
 
     The server is stopped when the last process that attached to it exits.
     """
-    home = home or settings.pipeline_home()
+    home = home or settings.load().home()
     home.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
@@ -122,7 +111,7 @@ def start_embedded_server(home: Path | None = None) -> str:
 
 def resolve_database_url() -> str:
     """`DATABASE_URL` when set, else the embedded server (started on demand)."""
-    return settings.database_url_from_environment() or start_embedded_server()
+    return settings.secret(settings.load().database_url) or start_embedded_server()
 
 
 def require_migrated(connection: Connection) -> None:

@@ -1,34 +1,73 @@
 """The one place that reads settings and secrets from the process environment.
 
-Everything is read when a function is called (at run time), never at import time, and nothing here
-logs what it reads.
+`load()` reads the environment when it is called (at run time), never at import time. Secrets are
+`SecretStr`: printing the settings, or an error about them, shows `**********`. A malformed value is
+a :class:`ConfigurationError` that names the variable and the rule, never the value.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reminder_pipeline.core.errors import ConfigurationError
 
 #: Timezone in which "today" and every reminder date are computed.
 LOCAL_TIMEZONE = "Europe/Oslo"
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    """A variable's value, stripped; unset or blank gives `default`."""
-    value = os.environ.get(name, "").strip()
-    return value or default
+class Settings(BaseSettings):
+    """Every environment variable the project reads. Unset or blank means the default."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, str_strip_whitespace=True, extra="ignore")
+
+    # -- where things live -------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None, description="Application database (PostgreSQL 15+); unset: the embedded server."
+    )
+    reminder_pipeline_home: Path | None = Field(
+        default=None, description="Embedded database and Dagster home; default ./.reminder_pipeline."
+    )
+    dagster_home: Path | None = Field(default=None, description="Dagster's own home; default under the above.")
+    dagster_pg_url: SecretStr | None = Field(default=None, description="Dagster's run storage; default: same server.")
+
+    # -- operations alerts ---------------------------------------------------------------------
+    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook (else Vault).")
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=587, ge=1, le=65535)
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_email_from: str = "reminder-pipeline@localhost"
+    alert_email_to: str | None = Field(default=None, description="Comma-separated recipients.")
+
+    # -- peers -----------------------------------------------------------------------------------
+    dynamics_webhook_url: SecretStr | None = None
+    dynamics_webhook_token: SecretStr | None = None
+
+    # -- admin API ---------------------------------------------------------------------------------
+    supabase_jwt_secret: SecretStr | None = None
+
+    def home(self) -> Path:
+        """Where the embedded database and the Dagster home live."""
+        return (self.reminder_pipeline_home or Path.cwd() / ".reminder_pipeline").expanduser().resolve()
+
+    def alert_email_recipients(self) -> tuple[str, ...]:
+        return tuple(address.strip() for address in (self.alert_email_to or "").split(",") if address.strip())
 
 
-def database_url_from_environment() -> str | None:
-    """`DATABASE_URL` when set and non-empty, else None (meaning: use the embedded server)."""
-    return env("DATABASE_URL")
+def load() -> Settings:
+    """The settings as the environment says now."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}" for problem in error.errors()
+        )
+        raise ConfigurationError(f"invalid setting(s): {problems}") from None
 
 
-def pipeline_home() -> Path:
-    """Where the embedded database and the Dagster home live (`$REMINDER_PIPELINE_HOME`)."""
-    value = env("REMINDER_PIPELINE_HOME")
-    return Path(value).expanduser().resolve() if value else (Path.cwd() / ".reminder_pipeline").resolve()
+def secret(value: SecretStr | None) -> str | None:
+    """The plain text of an optional secret, for the one call that needs it."""
+    return value.get_secret_value() if value is not None else None

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from reminder_pipeline.alerting.channels import DeliveryFailed, EmailChannel
-from reminder_pipeline.alerting.policy import CONSECUTIVE_FAILURES, Alert
+from reminder_pipeline.alerting.channels import EmailChannel
+from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, Alert
+from reminder_pipeline.core.errors import DeliveryFailed
 
 
 class Inbox:

@@ -91,7 +91,9 @@ def test_the_nightly_schedule_acts_for_its_own_oslo_date() -> None:
 
     from dagster import build_schedule_context
 
-    from reminder_pipeline.certifications.jobs import certification_reminders_nightly
+    from reminder_pipeline.definitions import defs
+
+    certification_reminders_nightly = defs.resolve_schedule_def("certification_reminders_nightly")
 
     tick = dt.datetime(2026, 3, 29, 2, 0, tzinfo=ZoneInfo("Europe/Oslo"))  # the night clocks go forward
     request = certification_reminders_nightly(build_schedule_context(scheduled_execution_time=tick))

@@ -4,8 +4,6 @@ import pytest
 import sqlalchemy as sa
 
 from reminder_pipeline.core.database import (
-    DatabaseNotMigrated,
-    DatabaseUnavailable,
     connect,
     dagster_storage_url,
     describe,
@@ -13,6 +11,7 @@ from reminder_pipeline.core.database import (
     require_migrated,
     sqlalchemy_url,
 )
+from reminder_pipeline.core.errors import ConfigurationError, DatabaseNotMigrated, DatabaseUnavailable
 
 
 @pytest.mark.parametrize(
@@ -42,9 +41,11 @@ def test_describe_names_the_socket_directory_of_a_socket_url() -> None:
     assert describe("postgresql://postgres:@/app?host=/tmp/sock") == "/tmp/sock/app"
 
 
-def test_a_non_postgres_url_is_refused_with_a_clear_message() -> None:
-    with pytest.raises(DatabaseUnavailable, match="must be a PostgreSQL URL"):
-        sqlalchemy_url("mysql://u:p@h/db")
+@pytest.mark.parametrize("url", ["mysql://u:p4ss@h/db", "not a url at all p4ss", "postgresql://u:p4ss@h:notaport/db"])
+def test_a_malformed_or_non_postgres_url_is_a_configuration_error_that_does_not_echo_it(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="DATABASE_URL") as caught:
+        sqlalchemy_url(url)
+    assert "p4ss" not in str(caught.value)
 
 
 def _closed_port() -> int:
