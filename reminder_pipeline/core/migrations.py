@@ -1,4 +1,4 @@
-"""Apply the plain-SQL files in `migrations/` with yoyo-migrations.
+"""Apply the plain-SQL migrations the package ships (`migrations/` in the repository) with yoyo.
 
 yoyo records what was applied; on top of it this module adds what yoyo lacks:
 - a PostgreSQL advisory lock, so concurrent `migrate` calls queue instead of racing (yoyo's own
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from reminder_pipeline.core import settings
-from reminder_pipeline.core.database import DatabaseError, connect, libpq_url
+from reminder_pipeline.core import packaged
+from reminder_pipeline.core.database import connect, libpq_url
+from reminder_pipeline.core.errors import MigrationError
 
 #: Advisory-lock key held while migrating (documented in docs/runbook.md).
 MIGRATIONS_LOCK_KEY = 7_204_000
@@ -26,8 +27,12 @@ CHECKSUM_TABLE = "schema_migration_checksums"
 BOOKKEEPING_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock", CHECKSUM_TABLE)
 
 
-class MigrationChanged(DatabaseError):
+class MigrationChanged(MigrationError):
     """An already-applied migration file no longer has the content that was applied."""
+
+
+class MigrationsMissing(MigrationError):
+    """No migration file was found: a broken installation, never "nothing to do"."""
 
 
 def _checksum(path: Path) -> str:
@@ -35,13 +40,21 @@ def _checksum(path: Path) -> str:
 
 
 def apply_migrations(url: str, directory: Path | None = None) -> list[str]:
-    """Apply every pending migration in order; return the ids applied (empty when up to date)."""
+    """Apply every pending migration in order; return the ids applied (empty when up to date).
+    `directory` defaults to the migrations shipped with the package."""
+    if directory is None:
+        with packaged.migrations_directory() as shipped:
+            return apply_migrations(url, shipped)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import yoyo
 
-    directory = directory or settings.MIGRATIONS_DIR
-    migrations = yoyo.read_migrations(str(directory))
+    migrations = yoyo.read_migrations(str(directory)) if directory.is_dir() else []
+    if not migrations:
+        raise MigrationsMissing(
+            "no migration files found: the package is incomplete; reinstall reminder-pipeline from a wheel or checkout"
+        )
     files = {migration.id: Path(migration.path) for migration in migrations}
 
     with connect(url, autocommit=True) as guard:

@@ -5,13 +5,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from reminder_pipeline.core import settings
+from reminder_pipeline.core import packaged
 from reminder_pipeline.core.database import connect
-from reminder_pipeline.core.migrations import MigrationChanged, apply_migrations
+from reminder_pipeline.core.migrations import MigrationChanged, MigrationsMissing, apply_migrations
 
 pytestmark = pytest.mark.database
 
-ALL_MIGRATIONS = sorted(path.stem for path in settings.MIGRATIONS_DIR.glob("*.sql"))
+with packaged.migrations_directory() as shipped:
+    ALL_MIGRATIONS = sorted(path.stem for path in shipped.glob("*.sql"))
 
 
 def _applied(url: str) -> list[str]:
@@ -29,11 +30,21 @@ def test_migrations_apply_in_order_from_an_empty_database_and_rerun_as_a_no_op(
 
 def test_an_applied_migration_that_changed_is_an_error(empty_database_url: str, tmp_path: Path) -> None:
     directory = tmp_path / "migrations"
-    shutil.copytree(settings.MIGRATIONS_DIR, directory)
+    with packaged.migrations_directory() as shipped:
+        shutil.copytree(shipped, directory)
     apply_migrations(empty_database_url, directory)
     edited = directory / f"{ALL_MIGRATIONS[-1]}.sql"
     edited.write_text(edited.read_text() + "\n-- an innocent-looking edit\n")
     with pytest.raises(MigrationChanged, match=ALL_MIGRATIONS[-1]):
+        apply_migrations(empty_database_url, directory)
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["no-folder", "empty-folder"])
+def test_no_migration_files_is_an_error_never_applied_0(empty_database_url: str, tmp_path: Path, present: bool) -> None:
+    directory = tmp_path / "migrations"
+    if present:
+        directory.mkdir()
+    with pytest.raises(MigrationsMissing, match="no migration files found"):
         apply_migrations(empty_database_url, directory)
 
 
