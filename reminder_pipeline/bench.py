@@ -12,6 +12,7 @@ execution log's own costs with many rows in `cron_execution_logs`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -29,12 +30,17 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from reminder_pipeline.assignments.rules import COORDINATOR_ESCALATION, MENTOR_REMINDER, ReminderRules
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect, with_database
+from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.migrations import apply_migrations
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 from reminder_pipeline.seed import seed
 
 AS_OF = dt.date(2026, 11, 22)
+#: The job's own rules (its defaults): the lower bound and the naive loop take the same object.
+RULES = ReminderRules()
 CHUNK_SIZE = 100_000
 TARGETS = {
     "job_vs_lower_bound_at_1m": 1.5,
@@ -46,7 +52,8 @@ TARGETS = {
     "seed_seconds_at_1m": 60.0,
 }
 
-LOWER_BOUND_SQL = """
+# The same decisions as the job, in one statement: the fastest the database can do the work.
+LOWER_BOUND_SQL = f"""
 INSERT INTO public.notifications
     (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)
 SELECT g.assignment_id || ':' || k.kind || ':' || g.ref || ':' || k.step, k.kind, k.role, k.recipient,
@@ -56,16 +63,28 @@ FROM (
     FROM public.assignments AS a
     JOIN public.peer_mentors AS m ON m.id = a.mentor_id
     CROSS JOIN LATERAL (
-        SELECT coalesce(a.last_contact_date, (a.assigned_at AT TIME ZONE 'Europe/Oslo')::date) AS ref) AS r
+        SELECT coalesce(a.last_contact_date, (a.assigned_at AT TIME ZONE '{LOCAL_TIMEZONE}')::date) AS ref) AS r
     WHERE a.status = 'active' AND m.status = 'active'
 ) AS g
 CROSS JOIN LATERAL (VALUES
-    ('assignment_follow_up_reminder', 'mentor', g.mentor_id, (g.days - 10) / 7, g.days >= 10),
-    ('assignment_follow_up_escalation', 'coordinator', g.coordinator_id, 0, g.days >= 21)
+    (CAST(:mentor_kind AS text), 'mentor', g.mentor_id, (g.days - :after) / :interval, g.days >= :after),
+    (CAST(:coordinator_kind AS text), 'coordinator', g.coordinator_id, 0, g.days >= :escalate)
 ) AS k (kind, role, recipient, step, due)
-WHERE k.due
+WHERE k.due AND g.days >= 0
 ON CONFLICT (idempotency_key) DO NOTHING
 """
+
+
+def lower_bound_parameters(rules: ReminderRules, as_of: dt.date) -> dict[str, object]:
+    return {
+        "as_of": as_of,
+        "after": rules.reminder_after_days,
+        "interval": rules.reminder_interval_days,
+        "escalate": rules.escalate_after_days,
+        "mentor_kind": MENTOR_REMINDER,
+        "coordinator_kind": COORDINATOR_ESCALATION,
+    }
+
 
 KEYS_SQL = (
     "SELECT count(*), md5(coalesce(string_agg(idempotency_key, ',' ORDER BY idempotency_key), ''))"
@@ -108,7 +127,7 @@ def _in_child(mode: str, database_url: str) -> tuple[float, float]:
         timeout=3600,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark {mode} run failed: {done.stderr[-2000:]}")
+        raise ReminderPipelineError(f"benchmark {mode} run failed: {done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return result["seconds"], result["peak_rss_mib"]
 
@@ -122,17 +141,17 @@ def _child_run(mode: str, database_url: str) -> None:
         from reminder_pipeline.definitions import build_defs
 
         job = build_defs(database_url).get_job_def("assignment_reminders")
-        config = {**run_config_for(AS_OF), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        rules = dataclasses.asdict(RULES)
+        config = {**run_config_for(AS_OF, **rules), "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         with DagsterInstance.ephemeral() as instance:
             started = time.perf_counter()
             succeeded = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False).success
             seconds = time.perf_counter() - started
     else:
         from reminder_pipeline.assignments.chunked import remind_in_chunks
-        from reminder_pipeline.assignments.rules import ReminderRules
 
         started = time.perf_counter()
-        remind_in_chunks(database_url, AS_OF, ReminderRules(), CHUNK_SIZE)
+        remind_in_chunks(database_url, AS_OF, RULES, CHUNK_SIZE)
         seconds, succeeded = time.perf_counter() - started, True
     if not succeeded:
         sys.exit(1)
@@ -140,7 +159,7 @@ def _child_run(mode: str, database_url: str) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
 
 
-def _naive(connection: sa.Connection, sample: int) -> tuple[int, float]:
+def _naive(connection: sa.Connection, sample: int, rules: ReminderRules = RULES) -> tuple[int, float]:
     """One SELECT per assignment, one INSERT per notification, each committed on its own."""
     ids = (
         connection.execute(
@@ -154,7 +173,7 @@ def _naive(connection: sa.Connection, sample: int) -> tuple[int, float]:
         row = connection.execute(
             sa.text(
                 "SELECT a.id, a.mentor_id, m.coordinator_id, m.status AS mentor_status, a.last_contact_date,"
-                " (a.assigned_at AT TIME ZONE 'Europe/Oslo')::date AS assigned_on"
+                f" (a.assigned_at AT TIME ZONE '{LOCAL_TIMEZONE}')::date AS assigned_on"
                 " FROM public.assignments a JOIN public.peer_mentors m ON m.id = a.mentor_id WHERE a.id = :id"
             ),
             {"id": assignment_id},
@@ -164,10 +183,11 @@ def _naive(connection: sa.Connection, sample: int) -> tuple[int, float]:
         reference = row.last_contact_date or row.assigned_on
         days = (AS_OF - reference).days
         due = []
-        if days >= 10:
-            due.append(("assignment_follow_up_reminder", "mentor", row.mentor_id, (days - 10) // 7))
-        if days >= 21:
-            due.append(("assignment_follow_up_escalation", "coordinator", row.coordinator_id, 0))
+        if days >= rules.reminder_after_days:
+            step = (days - rules.reminder_after_days) // rules.reminder_interval_days
+            due.append((MENTOR_REMINDER, "mentor", row.mentor_id, step))
+        if days >= rules.escalate_after_days:
+            due.append((COORDINATOR_ESCALATION, "coordinator", row.coordinator_id, 0))
         for kind, role, recipient, step in due:
             connection.execute(
                 sa.text(
@@ -221,7 +241,7 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             db.execute(sa.text("TRUNCATE public.notifications"))
             echo(f"N={n:,}: job {job_s:.2f} s; lower bound")
             started = time.perf_counter()
-            db.execute(sa.text(LOWER_BOUND_SQL), {"as_of": AS_OF})
+            db.execute(sa.text(LOWER_BOUND_SQL), lower_bound_parameters(RULES, AS_OF))
             lower_s = time.perf_counter() - started
             lower_keys = db.execute(sa.text(KEYS_SQL)).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
@@ -318,9 +338,7 @@ def bench_execution_log(server_url: str, rows: int, samples: int = 200) -> LogCo
 
 
 def machine() -> str:
-    import psutil
-
-    memory = psutil.virtual_memory().total / 2**30
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     processor = platform.processor() or platform.machine()
     return f"{processor}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, Python {platform.python_version()}"
 

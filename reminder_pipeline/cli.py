@@ -16,27 +16,20 @@ import click
 import sqlalchemy as sa
 
 from reminder_pipeline.core import settings
-from reminder_pipeline.core.database import (
-    DatabaseError,
-    connect,
-    describe,
-    require_migrated,
-    resolve_database_url,
-)
-from reminder_pipeline.core.execution_log import JOB_LOCK_KEYS
-
-#: CLI job names and the Dagster jobs they launch (the others run from the UI or their schedules).
-JOBS = {"assignment-reminders": "assignment_reminders"}
+from reminder_pipeline.core.database import connect, describe, require_migrated, resolve_database_url
+from reminder_pipeline.core.errors import ReminderPipelineError
+from reminder_pipeline.core.jobs import JobSpec
+from reminder_pipeline.definitions import JOB_SPECS, job_spec
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Database problems become one clear line (never a traceback, never a password)."""
+    """Every error of ours becomes one clear line (never a traceback, never a password)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except DatabaseError as error:
+        except ReminderPipelineError as error:
             raise click.ClickException(str(error)) from None
 
     return wrapper
@@ -99,7 +92,7 @@ def _seed(url: str, count: int) -> None:
 
 
 @main.command()
-@click.argument("job", type=click.Choice(sorted(JOBS)))
+@click.argument("job", type=click.Choice(sorted(spec.cli_name for spec in JOB_SPECS)))
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date the run acts for (YYYY-MM-DD).")
 @_friendly_errors
 def run(job: str, as_of: dt.datetime | None) -> None:
@@ -107,25 +100,27 @@ def run(job: str, as_of: dt.datetime | None) -> None:
 
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
     """
+    spec = job_spec(job)
+    if as_of is not None and spec.dated_op is None:
+        raise click.BadParameter(f"{job} does not act for a date", param_hint="--as-of")
     url = _database_url()
     _check_ready(url)
-    if not _launch_assignment_reminders(url, as_of.date() if as_of else None):
+    if not _launch(url, spec, as_of.date() if as_of else None):
         sys.exit(1)
 
 
-def _launch_assignment_reminders(url: str, as_of: dt.date | None) -> bool:
-    from dagster import DagsterInstance, execute_job, reconstructable
+def _launch(url: str, spec: JobSpec, as_of: dt.date | None) -> bool:
+    from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
-    from reminder_pipeline import definitions
-    from reminder_pipeline.assignments.jobs import run_config_for
     from reminder_pipeline.core.instance import prepare_dagster_home
 
     prepare_dagster_home(url)
-    run_config = {**run_config_for(as_of), "loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if as_of is not None and spec.dated_op is not None:
+        run_config["ops"] = {spec.dated_op: {"config": {"as_of": as_of.isoformat()}}}
+    job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", (spec.name,))
     with DagsterInstance.get() as instance:
-        result = execute_job(
-            reconstructable(definitions.assignment_reminders_job), instance=instance, run_config=run_config
-        )
+        result = execute_job(job, instance=instance, run_config=run_config)
     with connect(url) as connection:
         row = connection.execute(
             sa.text(
@@ -135,7 +130,7 @@ def _launch_assignment_reminders(url: str, as_of: dt.date | None) -> bool:
             {"run_id": result.run_id},
         ).one_or_none()
     outcome = "succeeded" if result.success else "FAILED"
-    click.echo(f"run {result.run_id} of assignment_reminders {outcome}")
+    click.echo(f"run {result.run_id} of {spec.name} {outcome}")
     if row is not None:
         click.echo(
             f"execution log: {row.status}, {row.assignments_evaluated} assignments evaluated, "
@@ -146,7 +141,9 @@ def _launch_assignment_reminders(url: str, as_of: dt.date | None) -> bool:
 
 
 @main.command()
-@click.option("--job", type=click.Choice(sorted(JOB_LOCK_KEYS)), default=None, help="Only this job's rows.")
+@click.option(
+    "--job", type=click.Choice(sorted(spec.name for spec in JOB_SPECS)), default=None, help="Only this job's rows."
+)
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @_friendly_errors
 def logs(job: str | None, limit: int) -> None:
@@ -193,7 +190,8 @@ def demo(count: int) -> None:
         has_data = connection.execute(sa.text("SELECT EXISTS (SELECT 1 FROM public.assignments)")).scalar()
     if not has_data:
         _seed(url, count)
-    ok = _launch_assignment_reminders(url, None) and _launch_assignment_reminders(url, None)
+    reminders = job_spec("assignment-reminders")
+    ok = _launch(url, reminders, None) and _launch(url, reminders, None)
     _print_logs(url, "assignment_reminders", 5)
     if not ok:
         sys.exit(1)
@@ -206,18 +204,20 @@ def demo(count: int) -> None:
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Markdown report file (default: docs/benchmarks.md).",
+    default=Path("docs/benchmarks.md"),
+    show_default=True,
+    help="Markdown report file, relative to the current directory.",
 )
 @click.option(
     "--plot",
     "plot_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="PNG plot (default: docs/img/benchmark.png).",
+    default=Path("docs/img/benchmark.png"),
+    show_default=True,
+    help="PNG plot (needs the `bench` extra: matplotlib).",
 )
 @_friendly_errors
-def bench(sizes: str, naive_sample: int, log_rows: int, output: Path | None, plot_path: Path | None) -> None:
+def bench(sizes: str, naive_sample: int, log_rows: int, output: Path, plot_path: Path) -> None:
     """Benchmark the reminder job against the lower bound and the naive loop; print and write the report."""
     from reminder_pipeline.bench import run_benchmark
 
@@ -233,8 +233,8 @@ def bench(sizes: str, naive_sample: int, log_rows: int, output: Path | None, plo
         counts,
         naive_sample,
         log_rows,
-        output or settings.PROJECT_ROOT / "docs" / "benchmarks.md",
-        plot_path or settings.PROJECT_ROOT / "docs" / "img" / "benchmark.png",
+        output,
+        plot_path,
         echo=lambda line: click.echo(line, err=True),
     )
     click.echo(text)
@@ -250,7 +250,7 @@ def admin_api(host: str, port: int) -> None:
 
     from reminder_pipeline.admin_api.app import create_app
 
-    if not os.environ.get("SUPABASE_JWT_SECRET"):
+    if settings.load().supabase_jwt_secret is None:
         raise click.ClickException("SUPABASE_JWT_SECRET is not set: the admin API cannot verify tokens")
     url = _database_url()
     _check_ready(url)
@@ -261,18 +261,14 @@ def admin_api(host: str, port: int) -> None:
 @click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
 @_friendly_errors
 def dagster_cli(dagster_args: tuple[str, ...]) -> None:
-    """Run the `dagster` CLI against this project's instance (e.g. `schedule stop NAME -w workspace.yaml`)."""
+    """Run the `dagster` CLI against this project's instance, in its Dagster home (which holds
+    `workspace.yaml`), e.g. `schedule stop NAME -w workspace.yaml`."""
     from reminder_pipeline.core.instance import prepare_dagster_home
 
     url = _database_url()
     _check_ready(url)
     dagster_home = prepare_dagster_home(url)
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    sys.exit(
-        subprocess.call(
-            [dagster, *dagster_args], cwd=settings.PROJECT_ROOT, env={**os.environ, "DAGSTER_HOME": str(dagster_home)}
-        )
-    )
+    sys.exit(subprocess.call([_dagster_executable(), *dagster_args], cwd=dagster_home))
 
 
 @main.command()
@@ -281,14 +277,18 @@ def dagster_cli(dagster_args: tuple[str, ...]) -> None:
 @_friendly_errors
 def ui(host: str, port: int) -> None:
     """Start `dagster dev` (webserver and daemon) with run history in PostgreSQL."""
-    from reminder_pipeline.core.instance import prepare_dagster_home
+    from reminder_pipeline.core.instance import WORKSPACE_FILE, prepare_dagster_home
 
     url = _database_url()
     _check_ready(url)
     dagster_home = prepare_dagster_home(url)
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    command = [dagster, "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+    command = [_dagster_executable(), "dev", "-w", WORKSPACE_FILE, "-h", host, "-p", str(port)]
     sys.exit(_run_until_stopped(command, cwd=dagster_home))
+
+
+def _dagster_executable() -> str:
+    """The `dagster` command installed beside this interpreter (same virtualenv)."""
+    return os.path.join(os.path.dirname(sys.executable), "dagster")
 
 
 def _run_until_stopped(command: list[str], cwd: Path) -> int:

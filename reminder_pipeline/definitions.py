@@ -1,21 +1,31 @@
-"""Assembles every domain's jobs, schedules and resources into one Dagster code location."""
+"""The Dagster code location: every domain's definitions, merged, with the shared resources.
+
+Each domain exposes its own `Definitions` (jobs with the schedules their `JobSpec` declares); the
+alerting domain watches the jobs it is given. Nothing here names a job: adding one is a `JobSpec`
+beside the job and the job in its domain's definitions.
+"""
 
 from __future__ import annotations
 
 from dagster import Definitions, JobDefinition, mem_io_manager
 
+from reminder_pipeline.alerting.definitions import alerting_definitions
 from reminder_pipeline.alerting.resources import OpsAlerting
-from reminder_pipeline.alerting.sensors import alert_redelivery_sensor, long_running_runs_sensor, missed_runs_sensor
-from reminder_pipeline.assignments.jobs import assignment_reminders, assignment_reminders_daily
-from reminder_pipeline.certifications.jobs import (
-    DynamicsPortal,
-    certification_reminders,
-    certification_reminders_nightly,
-    dynamics_sync_every_5_minutes,
-    dynamics_sync_job,
-)
+from reminder_pipeline.assignments import definitions as assignments
+from reminder_pipeline.certifications import definitions as certifications
+from reminder_pipeline.certifications.jobs import DynamicsPortal
 from reminder_pipeline.core.guarded_run import JobRunGuard
+from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
+
+
+def _domains() -> Definitions:
+    # A function, not a module-level object: Dagster loads a module with exactly one `Definitions`.
+    return Definitions.merge(assignments.defs, certifications.defs)
+
+
+#: Every lock-and-log job's declaration, for the CLI, the sensors and the docs.
+JOB_SPECS: list[JobSpec] = specs_of(_domains().jobs or [])
 
 
 def build_defs(
@@ -24,24 +34,27 @@ def build_defs(
     """`database_url=None` means: `DATABASE_URL` at run time, else the embedded server."""
     database = PipelineDatabase(database_url=database_url)
     alerting = alerting or OpsAlerting(database=database)
-    return Definitions(
-        jobs=[assignment_reminders, certification_reminders, dynamics_sync_job],
-        schedules=[assignment_reminders_daily, certification_reminders_nightly, dynamics_sync_every_5_minutes],
-        sensors=[long_running_runs_sensor, missed_runs_sensor, alert_redelivery_sensor],
+    resources = Definitions(
         resources={
             "database": database,
             "ops_alerting": alerting,
             "dynamics_portal": dynamics or DynamicsPortal(),
-            "run_guard": JobRunGuard(database=database, alerting=alerting),
+            "run_guard": JobRunGuard(database=database, alerts=alerting),
             # Jobs run in one process (in_process_executor); outputs stay in memory, not pickled to disk.
             "io_manager": mem_io_manager,
-        },
+        }
     )
+    return Definitions.merge(_domains(), alerting_definitions(JOB_SPECS), resources)
 
 
 defs = build_defs()
 
 
-def assignment_reminders_job() -> JobDefinition:
-    """Module-level handle for `dagster.reconstructable` (the CLI launches through the instance)."""
-    return defs.get_job_def("assignment_reminders")
+def job_spec(cli_name: str) -> JobSpec:
+    """The spec of the job the CLI calls `cli_name` (`assignment-reminders`)."""
+    return next(spec for spec in JOB_SPECS if spec.cli_name == cli_name)
+
+
+def job_named(name: str) -> JobDefinition:
+    """The job called `name`, rebuilt by name in a run worker (`build_reconstructable_job`)."""
+    return defs.resolve_job_def(name)

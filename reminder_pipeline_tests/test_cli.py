@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from reminder_pipeline.cli import main
-from reminder_pipeline.core import settings
+from reminder_pipeline.core import packaged
 from reminder_pipeline.core.database import connect, with_database
 from reminder_pipeline_tests import factories
 
@@ -25,7 +25,7 @@ def _invoke(*args: str) -> tuple[int, str]:
 def test_an_unknown_job_name_is_refused() -> None:
     code, output = _invoke("run", "assignment-remindrs")
     assert code == 2
-    assert "'assignment-remindrs' is not 'assignment-reminders'" in output
+    assert "'assignment-remindrs' is not one of 'assignment-reminders'" in output
 
 
 def test_a_malformed_as_of_is_refused() -> None:
@@ -59,7 +59,9 @@ def test_a_database_that_was_never_migrated_is_reported(
 @pytest.mark.database
 def test_migrate_applies_then_reports_nothing_to_do(monkeypatch: pytest.MonkeyPatch, empty_database_url: str) -> None:
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
-    assert f"applied {len(list(settings.MIGRATIONS_DIR.glob('*.sql')))} migration(s)" in _invoke("migrate")[1]
+    with packaged.migrations_directory() as shipped:
+        count = len(list(shipped.glob("*.sql")))
+    assert f"applied {count} migration(s)" in _invoke("migrate")[1]
     assert "applied 0 migration(s)" in _invoke("migrate")[1]
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from dagster_graphql import DagsterGraphQLClient
 
 from reminder_pipeline.core.database import connect, sqlalchemy_url, with_database
-from reminder_pipeline.core.settings import PROJECT_ROOT
+from reminder_pipeline_tests import REPOSITORY as PROJECT_ROOT
 from reminder_pipeline_tests import factories
 
 pytestmark = pytest.mark.database

@@ -1,11 +1,28 @@
+import subprocess
+import sys
+from pathlib import Path
+
 from dagster import Definitions, in_process_executor
 
-from reminder_pipeline.core import execution_log
-from reminder_pipeline.definitions import defs
+from reminder_pipeline.core.jobs import JobSpec
+from reminder_pipeline.definitions import JOB_SPECS, defs
 
 
 def test_the_code_location_loads() -> None:
     Definitions.validate_loadable(defs)
+
+
+def test_dagster_loads_the_module_the_workspace_names(tmp_path: Path) -> None:
+    """The way `dagster dev` loads it: by module, which must hold exactly one `Definitions`."""
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "reminder_pipeline.definitions"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_jobs_and_schedules_snapshot() -> None:
@@ -27,4 +44,12 @@ def test_guarded_jobs_run_in_one_process_so_the_lock_lives_across_ops() -> None:
         job = defs.get_job_def(name)
         assert job.executor_def is in_process_executor
         assert job.tags["reminder_pipeline/serial"] == name
-        assert name in execution_log.JOB_LOCK_KEYS
+        assert JobSpec.of(job) in JOB_SPECS
+
+
+def test_every_job_declares_a_distinct_lock_key_and_cli_name() -> None:
+    assert [(spec.name, spec.lock_key, spec.cli_name, spec.missed_run_hours) for spec in JOB_SPECS] == [
+        ("assignment_reminders", 7_204_001, "assignment-reminders", 26),
+        ("certification_reminders", 7_204_002, "certification-reminders", 26),
+        ("dynamics_sync", 7_204_003, "dynamics-sync", 1),
+    ]

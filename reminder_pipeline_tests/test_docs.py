@@ -13,10 +13,11 @@ import click
 import pytest
 import sqlalchemy as sa
 
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.cli import main
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
-from reminder_pipeline.core.settings import PROJECT_ROOT
+from reminder_pipeline_tests import REPOSITORY as PROJECT_ROOT
 from reminder_pipeline_tests import factories
 
 DOCS = [*sorted((PROJECT_ROOT / "docs").glob("*.md")), PROJECT_ROOT / "README.md"]
@@ -93,14 +94,14 @@ def test_every_sql_block_runs_on_the_current_schema(db: sa.Connection, seeded: d
 def test_the_release_snippet_really_frees_a_stuck_lock(db: sa.Connection, database_url: str) -> None:
     (release,) = [sql for _, sql in SQL_BLOCKS if "pg_terminate_backend" in sql]
     with connect(database_url, autocommit=True) as hung_run:
-        assert execution_log.try_acquire_job_lock(hung_run, "assignment_reminders")
+        assert execution_log.try_acquire_job_lock(hung_run, ASSIGNMENT_REMINDERS.lock_key)
         (row,) = db.execute(sa.text(release)).all()
         assert row.terminated
     deadline = time.monotonic() + 10
-    while not execution_log.try_acquire_job_lock(db, "assignment_reminders"):
+    while not execution_log.try_acquire_job_lock(db, ASSIGNMENT_REMINDERS.lock_key):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    execution_log.release_job_lock(db, "assignment_reminders")
+    execution_log.release_job_lock(db, ASSIGNMENT_REMINDERS.lock_key)
 
 
 def _command_lines(program: str) -> list[str]:

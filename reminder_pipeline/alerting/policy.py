@@ -7,29 +7,18 @@ a secret (the webhook URL stays with the channel).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
+from reminder_pipeline.core.alerts import (
+    CONSECUTIVE_FAILURES,
+    DYNAMICS_SYNC_DEAD,
+    LONG_RUNNING,
+    MISSED_RUN,
+    MISSED_RUN_RECOVERED,
+    RECOVERED,
+    Alert,
+)
 from reminder_pipeline.core.execution_log import FinishedRun
-
-CONSECUTIVE_FAILURES = "consecutive_failures"
-RECOVERED = "recovered"
-LONG_RUNNING = "long_running"
-MISSED_RUN = "missed_run"
-MISSED_RUN_RECOVERED = "missed_run_recovered"
-DYNAMICS_SYNC_DEAD = "dynamics_sync_dead"
-
-
-@dataclass(frozen=True)
-class Alert:
-    kind: str
-    job_name: str
-    execution_log_id: UUID | None
-    dagster_run_id: str | None
-    payload: dict[str, Any] = field(default_factory=dict)
-    #: What the incident is about when it is not a log row (a Dynamics sync event, say).
-    subject_id: UUID | None = None
 
 
 def _iso(value: dt.datetime | None) -> str | None:

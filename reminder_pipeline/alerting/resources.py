@@ -2,15 +2,15 @@
 
 import datetime as dt
 
-from dagster import ConfigurableResource
 from pydantic import Field
 
-from reminder_pipeline.alerting.service import DEFAULT_MISSED_RUN_HOURS, AlertOutcome, AlertService, AlertSettings
+from reminder_pipeline.alerting.service import AlertOutcome, AlertService, AlertSettings
+from reminder_pipeline.core.alerts import Alert, OpsAlertSink
 from reminder_pipeline.core.execution_log import FinishedRun
 from reminder_pipeline.core.resources import PipelineDatabase
 
 
-class OpsAlerting(ConfigurableResource):
+class OpsAlerting(OpsAlertSink):
     """Operations alerts. Secrets are not configured here: the Slack webhook URL is read when an
     alert is sent, from Supabase Vault (`slack_alert_webhook_url`) or `SLACK_WEBHOOK_URL`."""
 
@@ -20,7 +20,6 @@ class OpsAlerting(ConfigurableResource):
     webserver_base_url: str | None = Field(default=None, description="Dagster UI URL, for links to runs.")
     slack_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
     long_running_minutes: float = Field(default=30, gt=0)
-    missed_run_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MISSED_RUN_HOURS))
 
     def service(self) -> AlertService:
         return AlertService(
@@ -31,18 +30,20 @@ class OpsAlerting(ConfigurableResource):
                 webserver_base_url=self.webserver_base_url,
                 slack_webhook_url=self.slack_webhook_url,
                 long_running_minutes=self.long_running_minutes,
-                missed_run_hours=dict(self.missed_run_hours),
             ),
         )
 
     def after_run_finished(self, finished: FinishedRun) -> AlertOutcome | None:
         return self.service().after_run_finished(finished)
 
+    def send(self, alert: Alert) -> AlertOutcome | None:
+        return self.service().send(alert)
+
     def check_long_running(self) -> list[AlertOutcome]:
         return self.service().check_long_running()
 
-    def check_missed_runs(self, watching_since: dt.datetime) -> list[AlertOutcome]:
-        return self.service().check_missed_runs(watching_since)
+    def check_missed_runs(self, watching_since: dt.datetime, windows: dict[str, float]) -> list[AlertOutcome]:
+        return self.service().check_missed_runs(watching_since, windows)
 
     def redeliver(self) -> list[AlertOutcome]:
         return self.service().redeliver()

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
 
 from reminder_pipeline.alerting import store
-from reminder_pipeline.alerting.channels import AlertChannel, DeliveryFailed, EmailChannel, SlackWebhookChannel
-from reminder_pipeline.alerting.policy import (
-    LONG_RUNNING,
-    MISSED_RUN,
-    MISSED_RUN_RECOVERED,
-    Alert,
-    alert_for_finished_run,
-    alert_kind,
-    run_url,
-)
+from reminder_pipeline.alerting.channels import AlertChannel, EmailChannel, SlackWebhookChannel
+from reminder_pipeline.alerting.policy import alert_for_finished_run, alert_kind, run_url
 from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.core import settings
+from reminder_pipeline.core.alerts import LONG_RUNNING, MISSED_RUN, MISSED_RUN_RECOVERED, Alert
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.errors import DeliveryFailed
 from reminder_pipeline.core.execution_log import FinishedRun, safe_error_message
 
 
@@ -48,10 +42,6 @@ class AlertOutcome:
         return f"{self.kind} alert {self.alert_id} for {self.job_name} {state}"
 
 
-#: No success for longer than this (hours) is a missed run: the interval plus a grace period.
-DEFAULT_MISSED_RUN_HOURS = {"assignment_reminders": 26.0, "certification_reminders": 26.0, "dynamics_sync": 1.0}
-
-
 @dataclass
 class AlertSettings:
     failure_threshold: int = 2
@@ -59,23 +49,23 @@ class AlertSettings:
     webserver_base_url: str | None = None
     slack_webhook_url: str | None = None  # normally unset: Vault, then SLACK_WEBHOOK_URL
     long_running_minutes: float = 30
-    missed_run_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MISSED_RUN_HOURS))
     max_delivery_attempts: int = 5
 
 
 def email_channel_from_environment(timeout_seconds: float) -> EmailChannel | None:
     """`ALERT_SMTP_HOST` (+ `_PORT`, `_USER`, `_PASSWORD`), `ALERT_EMAIL_FROM`, `ALERT_EMAIL_TO` (comma list)."""
-    host, recipients = settings.env("ALERT_SMTP_HOST"), settings.env("ALERT_EMAIL_TO")
-    if not host or not recipients:
+    current = settings.load()
+    recipients = current.alert_email_recipients()
+    if not current.alert_smtp_host or not recipients:
         return None
     return EmailChannel(
-        host=host,
-        port=int(settings.env("ALERT_SMTP_PORT", "587") or 587),
-        sender=settings.env("ALERT_EMAIL_FROM", "reminder-pipeline@localhost") or "",
-        recipients=tuple(address.strip() for address in recipients.split(",") if address.strip()),
+        host=current.alert_smtp_host,
+        port=current.alert_smtp_port,
+        sender=current.alert_email_from,
+        recipients=recipients,
         timeout_seconds=timeout_seconds,
-        username=settings.env("ALERT_SMTP_USER"),
-        password=settings.env("ALERT_SMTP_PASSWORD"),
+        username=current.alert_smtp_user,
+        password=settings.secret(current.alert_smtp_password),
     )
 
 
@@ -194,13 +184,13 @@ class AlertService:
         ]
         return [outcome for alert in alerts if (outcome := self.send(alert)) is not None]
 
-    def check_missed_runs(self, watching_since: dt.datetime) -> list[AlertOutcome]:
-        """A job with no success for longer than its limit: one alert per incident, and one more
-        when it succeeds again. Without any success, the clock starts at the job's first log row, or
-        when watching started if it never ran at all."""
+    def check_missed_runs(self, watching_since: dt.datetime, windows: dict[str, float]) -> list[AlertOutcome]:
+        """A job with no success for longer than its window (hours, by job name): one alert per
+        incident, and one more when it succeeds again. Without any success, the clock starts at the
+        job's first log row, or when watching started if it never ran at all."""
         outcomes: list[AlertOutcome] = []
         with connect(self.database_url, autocommit=True) as connection:
-            for job_name, hours in sorted(self.settings.missed_run_hours.items()):
+            for job_name, hours in sorted(windows.items()):
                 state = connection.execute(
                     sa.text(
                         "SELECT s.id AS last_success_id, s.completed_at AS last_success_at,"

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from reminder_pipeline.alerting.policy import Alert
+from reminder_pipeline.core.alerts import Alert
 
 
 def record(connection: sa.Connection, alert: Alert) -> UUID | None:

@@ -4,14 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from dagster import (
-    DefaultScheduleStatus,
-    OpExecutionContext,
-    RunRequest,
-    ScheduleEvaluationContext,
-    op,
-    schedule,
-)
+from dagster import OpExecutionContext, op
 from pydantic import Field
 
 from reminder_pipeline.assignments.repository import load_active_assignments
@@ -25,11 +18,20 @@ from reminder_pipeline.core.guarded_run import (
     guarded_job,
     safe_errors,
 )
+from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import AsOfConfig, dated_run_request
-from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+from reminder_pipeline.core.run_config import AsOfConfig
 
-JOB_NAME = "assignment_reminders"
+ASSIGNMENT_REMINDERS = JobSpec(
+    name="assignment_reminders",
+    description="Remind mentors about assignments without logged contact; escalate to coordinators.",
+    lock_key=7_204_001,
+    schedule=ScheduleSpec(
+        name="assignment_reminders_daily", cron="0 7 * * *", description="Every day at 07:00 Europe/Oslo, for that day."
+    ),
+    missed_run_hours=26,
+    dated_op="decide_reminders_op",
+)
 
 
 class ReminderRunConfig(AsOfConfig):
@@ -84,7 +86,7 @@ def dispatch_reminders(
     )
 
 
-@guarded_job(JOB_NAME, "Remind mentors about assignments without logged contact; escalate to coordinators.")
+@guarded_job(ASSIGNMENT_REMINDERS)
 def assignment_reminders() -> None:
     finish_guarded_run(dispatch_reminders(decide_reminders_op(load_assignments(begin_guarded_run()))))
 
@@ -94,16 +96,4 @@ def run_config_for(as_of: dt.date | None = None, **rules: int) -> dict:
     config: dict = dict(rules)
     if as_of is not None:
         config["as_of"] = as_of.isoformat()
-    return {"ops": {"decide_reminders_op": {"config": config}}}
-
-
-@schedule(
-    name="assignment_reminders_daily",
-    job=assignment_reminders,
-    cron_schedule="0 7 * * *",
-    execution_timezone=LOCAL_TIMEZONE,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Every day at 07:00 Europe/Oslo, for that day.",
-)
-def assignment_reminders_daily(context: ScheduleEvaluationContext) -> RunRequest:
-    return dated_run_request(JOB_NAME, "decide_reminders_op", context.scheduled_execution_time)
+    return {"ops": {ASSIGNMENT_REMINDERS.dated_op: {"config": config}}}

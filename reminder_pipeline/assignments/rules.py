@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reminder_pipeline.core.errors import InputRejected
+from reminder_pipeline.core.outbox import OUTBOX_COLUMNS
+
 MENTOR_REMINDER = "assignment_follow_up_reminder"
 COORDINATOR_ESCALATION = "assignment_follow_up_escalation"
 
@@ -32,17 +35,8 @@ ASSIGNMENT_COLUMNS = [
     "last_contact_date",
 ]
 
-#: Columns of a decision (one row per notification to create).
-DECISION_COLUMNS = [
-    "idempotency_key",
-    "kind",
-    "recipient_role",
-    "recipient_id",
-    "assignment_id",
-    "reference_date",
-    "step",
-    "days_without_contact",
-]
+#: Columns of a decision (one row per notification to create): exactly what the outbox stores.
+DECISION_COLUMNS = OUTBOX_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -55,7 +49,7 @@ class ReminderRules:
 
     def __post_init__(self) -> None:
         if self.reminder_after_days < 1 or self.reminder_interval_days < 1 or self.escalate_after_days < 1:
-            raise ValueError("reminder_after_days, reminder_interval_days and escalate_after_days must be >= 1")
+            raise InputRejected("reminder_after_days, reminder_interval_days and escalate_after_days must be >= 1")
 
 
 def _as_days(values: pd.Series) -> np.ndarray:
@@ -67,7 +61,7 @@ def decide_reminders(assignments: pd.DataFrame, as_of: dt.date, rules: ReminderR
     """The notifications due on `as_of` for the given assignments."""
     missing = set(ASSIGNMENT_COLUMNS) - set(assignments.columns)
     if missing:
-        raise ValueError(f"assignments frame lacks columns: {sorted(missing)}")
+        raise InputRejected(f"assignments frame lacks columns: {sorted(missing)}")
 
     last_contact = _as_days(assignments["last_contact_date"])
     assigned_on = _as_days(assignments["assigned_on"])

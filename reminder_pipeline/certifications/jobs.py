@@ -4,22 +4,12 @@ import uuid
 from dataclasses import dataclass
 
 import pandas as pd
-from dagster import (
-    Config,
-    ConfigurableResource,
-    DefaultScheduleStatus,
-    OpExecutionContext,
-    RunRequest,
-    ScheduleEvaluationContext,
-    op,
-    schedule,
-)
+from dagster import Config, ConfigurableResource, OpExecutionContext, op
 from pydantic import Field
 
-from reminder_pipeline.alerting.policy import DYNAMICS_SYNC_DEAD, Alert
-from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.certifications import dynamics_sync, repository
 from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_auto_pauses, decide_expiry_reminders
+from reminder_pipeline.core.alerts import DYNAMICS_SYNC_DEAD, Alert, OpsAlertSink
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
     RunTicket,
@@ -28,12 +18,31 @@ from reminder_pipeline.core.guarded_run import (
     guarded_job,
     safe_errors,
 )
+from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import AsOfConfig, dated_run_request
-from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+from reminder_pipeline.core.run_config import AsOfConfig
 
-CERTIFICATION_JOB = "certification_reminders"
-SYNC_JOB = "dynamics_sync"
+CERTIFICATION_REMINDERS = JobSpec(
+    name="certification_reminders",
+    description="Warn mentors before their certification expires; pause them, and queue the portal sync, when it has.",
+    lock_key=7_204_002,
+    schedule=ScheduleSpec(
+        name="certification_reminders_nightly",
+        cron="0 2 * * *",
+        description="Every night at 02:00 Europe/Oslo, for that day.",
+    ),
+    missed_run_hours=26,
+    dated_op="decide_certification_actions",
+)
+DYNAMICS_SYNC = JobSpec(
+    name="dynamics_sync",
+    description="Deliver pending Dynamics sync events; with event_id or mentor_id in config, a manual retry.",
+    lock_key=7_204_003,
+    schedule=ScheduleSpec(
+        name="dynamics_sync_every_5_minutes", cron="*/5 * * * *", description="Every 5 minutes: deliver due events."
+    ),
+    missed_run_hours=1,
+)
 
 
 class CertificationRunConfig(AsOfConfig):
@@ -99,27 +108,12 @@ def certification_outcome(
     )
 
 
-@guarded_job(
-    CERTIFICATION_JOB,
-    "Warn mentors before their certification expires; pause them, and queue the portal sync, when it has.",
-)
+@guarded_job(CERTIFICATION_REMINDERS)
 def certification_reminders() -> None:
     decisions = decide_certification_actions(load_certifications(begin_guarded_run()))
     finish_guarded_run(
         certification_outcome(decisions, send_expiry_reminders(decisions), pause_expired_mentors(decisions))
     )
-
-
-@schedule(
-    name="certification_reminders_nightly",
-    job=certification_reminders,
-    cron_schedule="0 2 * * *",
-    execution_timezone=LOCAL_TIMEZONE,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Every night at 02:00 Europe/Oslo, for that day.",
-)
-def certification_reminders_nightly(context: ScheduleEvaluationContext) -> RunRequest:
-    return dated_run_request(CERTIFICATION_JOB, "decide_certification_actions", context.scheduled_execution_time)
 
 
 class DynamicsPortal(ConfigurableResource):
@@ -151,7 +145,7 @@ def sync_dynamics_events(
     ticket: RunTicket,
     database: PipelineDatabase,
     dynamics_portal: DynamicsPortal,
-    ops_alerting: OpsAlerting,
+    ops_alerting: OpsAlertSink,
 ) -> JobOutcome:
     with safe_errors():
         event_id = uuid.UUID(config.event_id) if config.event_id else None
@@ -168,15 +162,14 @@ def sync_dynamics_events(
             batch_size=dynamics_portal.batch_size,
             event_ids=selected,
         )
-    service = ops_alerting.service()
     for dead in result.dead:
-        outcome = service.send(
+        outcome = ops_alerting.send(
             Alert(
                 DYNAMICS_SYNC_DEAD,
-                SYNC_JOB,
+                DYNAMICS_SYNC.name,
                 None,
                 context.run_id,
-                {"job_name": SYNC_JOB, **dead},
+                {"job_name": DYNAMICS_SYNC.name, **dead},
                 subject_id=uuid.UUID(dead["sync_event_id"]),
             )
         )
@@ -192,17 +185,6 @@ def sync_dynamics_events(
     )
 
 
-@guarded_job(SYNC_JOB, "Deliver pending Dynamics sync events; with event_id or mentor_id in config, a manual retry.")
+@guarded_job(DYNAMICS_SYNC)
 def dynamics_sync_job() -> None:
     finish_guarded_run(sync_dynamics_events(begin_guarded_run()))
-
-
-@schedule(
-    name="dynamics_sync_every_5_minutes",
-    job=dynamics_sync_job,
-    cron_schedule="*/5 * * * *",
-    execution_timezone=LOCAL_TIMEZONE,
-    default_status=DefaultScheduleStatus.RUNNING,
-)
-def dynamics_sync_every_5_minutes(context: ScheduleEvaluationContext) -> RunRequest:
-    return RunRequest(run_key=f"{SYNC_JOB}:{context.scheduled_execution_time.isoformat()}")

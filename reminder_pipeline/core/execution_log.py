@@ -17,27 +17,13 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-#: Advisory-lock key of each scheduled job. Constants, so an operator can find the holder with
-#: ``SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = <key>`` (see docs/runbook.md).
-JOB_LOCK_KEYS: dict[str, int] = {
-    "assignment_reminders": 7_204_001,
-    "certification_reminders": 7_204_002,
-    "dynamics_sync": 7_204_003,
-}
+from reminder_pipeline.core.errors import SanitizedError
 
 ABANDONED_MESSAGE = "abandoned: the process running this job ended before it finalised its log row"
 MAX_ERROR_MESSAGE_LENGTH = 500
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w-])\+?\d(?:[\s-]?\d){7,14}(?![\w-])")
-
-
-class SanitizedError(RuntimeError):
-    """Stands in for an error whose own text might hold personal data; its message is safe to log."""
-
-
-class UnknownJob(ValueError):
-    """A job name without a lock key: every scheduled job must be registered in JOB_LOCK_KEYS."""
 
 
 @dataclass(frozen=True)
@@ -55,21 +41,14 @@ class FinishedRun:
     previous_failure_count: int
 
 
-def lock_key(job_name: str) -> int:
-    try:
-        return JOB_LOCK_KEYS[job_name]
-    except KeyError:
-        known = ", ".join(sorted(JOB_LOCK_KEYS))
-        raise UnknownJob(f"unknown job {job_name!r}; known jobs: {known}") from None
+def try_acquire_job_lock(connection: sa.Connection, lock_key: int) -> bool:
+    """Session-level lock (the key is the job's `JobSpec.lock_key`): it lives as long as
+    `connection` and dies with it if the process crashes."""
+    return bool(connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key}).scalar())
 
 
-def try_acquire_job_lock(connection: sa.Connection, job_name: str) -> bool:
-    """Session-level lock: it lives as long as `connection` and dies with it if the process crashes."""
-    return bool(connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(job_name)}).scalar())
-
-
-def release_job_lock(connection: sa.Connection, job_name: str) -> None:
-    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(job_name)})
+def release_job_lock(connection: sa.Connection, lock_key: int) -> None:
+    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
 
 
 def safe_error_message(error: BaseException) -> str:

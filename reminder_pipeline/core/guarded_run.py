@@ -11,7 +11,7 @@ would be gone after the first op). The log row is finalised whatever happens:
   connection, which releases the lock even if no op got to do it.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,23 +20,33 @@ from uuid import UUID
 import sqlalchemy as sa
 from dagster import (
     ConfigurableResource,
+    DefaultScheduleStatus,
+    Definitions,
     HookContext,
     InitResourceContext,
+    JobDefinition,
     OpExecutionContext,
     Out,
     Output,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
     failure_hook,
     in_process_executor,
     job,
     op,
+    schedule,
 )
 from pydantic import PrivateAttr
 
-from reminder_pipeline.alerting.resources import OpsAlerting
-from reminder_pipeline.alerting.service import AlertOutcome
 from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.alerts import OpsAlertSink, Reportable, SinkFailed
 from reminder_pipeline.core.database import create_engine, require_migrated
+from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
+from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_config import dated_run_request
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 #: Tag that dagster.yaml's run queue limits to one queued run per value: a second guard behind the lock.
 SERIAL_TAG = "reminder_pipeline/serial"
@@ -49,6 +59,7 @@ class RunTicket:
     """Proof, passed from op to op, that this run holds the job's lock and has an open log row."""
 
     job_name: str
+    lock_key: int
     log_row_id: UUID
 
 
@@ -65,13 +76,13 @@ class JobRunGuard(ConfigurableResource):
     """Holds a job's advisory lock and its execution-log row for the length of one run."""
 
     database: PipelineDatabase
-    alerting: OpsAlerting
+    alerts: OpsAlertSink
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
     _connection: sa.Connection | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
-    _alert_outcome: AlertOutcome | None = PrivateAttr(default=None)
+    _alert_outcome: Reportable | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["JobRunGuard"]:
@@ -86,16 +97,16 @@ class JobRunGuard(ConfigurableResource):
             self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._connection
 
-    def begin(self, job_name: str, dagster_run_id: str | None) -> RunTicket | None:
+    def begin(self, spec: JobSpec, dagster_run_id: str | None) -> RunTicket | None:
         """Take the lock and open the log row; None (and a `skipped` row) when another run holds it."""
         connection = self._lock_connection()
         require_migrated(connection)
-        if not execution_log.try_acquire_job_lock(connection, job_name):
-            execution_log.record_skipped(connection, job_name, dagster_run_id)
+        if not execution_log.try_acquire_job_lock(connection, spec.lock_key):
+            execution_log.record_skipped(connection, spec.name, dagster_run_id)
             return None
-        execution_log.close_abandoned_runs(connection, job_name)
-        row_id = execution_log.start_run(connection, job_name, dagster_run_id)
-        self._ticket = RunTicket(job_name=job_name, log_row_id=row_id)
+        execution_log.close_abandoned_runs(connection, spec.name)
+        row_id = execution_log.start_run(connection, spec.name, dagster_run_id)
+        self._ticket = RunTicket(job_name=spec.name, lock_key=spec.lock_key, log_row_id=row_id)
         return self._ticket
 
     def succeed(self, outcome: JobOutcome) -> execution_log.FinishedRun | None:
@@ -108,7 +119,7 @@ class JobRunGuard(ConfigurableResource):
             reminders_dispatched=outcome.reminders_dispatched,
             details=outcome.details,
         )
-        execution_log.release_job_lock(connection, ticket.job_name)
+        execution_log.release_job_lock(connection, ticket.lock_key)
         self._after_finish()
         return self._finished
 
@@ -122,24 +133,22 @@ class JobRunGuard(ConfigurableResource):
         return self._finished
 
     def _after_finish(self) -> None:
-        """Alerting is isolated: it never raises and is bounded by its own timeout."""
+        """Alerting is isolated: whatever it does, the run keeps its own outcome."""
         if self._finished is None:
             return
         try:
-            self._alert_outcome = self.alerting.after_run_finished(self._finished)
-        except Exception as error:  # belt and braces: the service already turns failures into outcomes
-            self._alert_outcome = AlertOutcome(
-                "after_run_finished", self._finished.job_name, None, False, execution_log.safe_error_message(error)
-            )
+            self._alert_outcome = self.alerts.after_run_finished(self._finished)
+        except Exception as error:  # belt and braces: sinks turn their failures into answers
+            self._alert_outcome = SinkFailed(execution_log.safe_error_message(error))
 
     @property
-    def alert_outcome(self) -> AlertOutcome | None:
+    def alert_outcome(self) -> Reportable | None:
         """The alert this run's finalisation sent, if any (for the run's own log)."""
         return self._alert_outcome
 
     def _require_ticket(self) -> RunTicket:
         if self._ticket is None:
-            raise RuntimeError("finish_guarded_run called without begin_guarded_run")
+            raise ReminderPipelineError("finish_guarded_run called without begin_guarded_run")
         return self._ticket
 
     def _teardown(self) -> None:
@@ -154,15 +163,45 @@ class JobRunGuard(ConfigurableResource):
             self._connection = self._engine = None
 
 
-def guarded_job(name: str, description: str) -> Any:
+def guarded_job(spec: JobSpec) -> Callable[[Callable[..., Any]], JobDefinition]:
     """`@job` with what every lock-and-log job needs: one process (the lock lives on one connection
-    across ops), the failure hook that finalises the log row, and the run-queue serial tag."""
+    across ops), the failure hook that finalises the log row, the run-queue serial tag, and the
+    job's declaration as metadata (everything else reads the spec from there)."""
     return job(
-        name=name,
-        description=description,
+        name=spec.name,
+        description=spec.description,
         executor_def=in_process_executor,
         hooks={record_failed_step},
-        tags={SERIAL_TAG: name},
+        tags={SERIAL_TAG: spec.name},
+        metadata=spec.metadata(),
+    )
+
+
+def _schedule(spec: JobSpec, guarded: JobDefinition) -> ScheduleDefinition:
+    assert spec.schedule is not None
+
+    @schedule(
+        name=spec.schedule.name,
+        job=guarded,
+        cron_schedule=spec.schedule.cron,
+        execution_timezone=LOCAL_TIMEZONE,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=spec.schedule.description,
+    )
+    def evaluate(context: ScheduleEvaluationContext) -> RunRequest:
+        if spec.dated_op is not None:
+            return dated_run_request(spec.name, spec.dated_op, context.scheduled_execution_time)
+        return RunRequest(run_key=f"{spec.name}:{context.scheduled_execution_time.isoformat()}")
+
+    return evaluate
+
+
+def guarded_definitions(*jobs: JobDefinition) -> Definitions:
+    """A domain's lock-and-log jobs with the schedules their specs declare."""
+    by_name = {job_def.name: job_def for job_def in jobs}
+    return Definitions(
+        jobs=list(jobs),
+        schedules=[_schedule(spec, by_name[spec.name]) for spec in specs_of(jobs) if spec.schedule],
     )
 
 
@@ -174,7 +213,7 @@ def safe_errors() -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        raise execution_log.SanitizedError(execution_log.safe_error_message(error)) from None
+        raise SanitizedError(execution_log.safe_error_message(error)) from None
 
 
 @op(
@@ -182,16 +221,18 @@ def safe_errors() -> Iterator[None]:
     description="Take the job's advisory lock and open its execution-log row; skip the run if the lock is held.",
 )
 def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
-    job_name = context.job_name
+    spec = JobSpec.of(context.job_def)
+    if spec is None:
+        raise SanitizedError(f"job {context.job_name} was not declared with guarded_job(JobSpec(...))")
     with safe_errors():
-        ticket = run_guard.begin(job_name, context.run_id)
+        ticket = run_guard.begin(spec, context.run_id)
     if ticket is None:
         context.log.info(
-            f"Skipped: another run of {job_name} holds advisory lock {execution_log.lock_key(job_name)}; "
+            f"Skipped: another run of {spec.name} holds advisory lock {spec.lock_key}; "
             "a 'skipped' row was written to cron_execution_logs and nothing else was done."
         )
         return
-    context.log.info(f"Lock {execution_log.lock_key(job_name)} acquired; log row {ticket.log_row_id} is running.")
+    context.log.info(f"Lock {spec.lock_key} acquired; log row {ticket.log_row_id} is running.")
     yield Output(ticket)
 
 

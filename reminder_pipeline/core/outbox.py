@@ -17,6 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reminder_pipeline.core.bulk import copy_frame, read_frame
+from reminder_pipeline.core.errors import InputRejected
 
 OUTBOX_COLUMNS = [
     "idempotency_key",
@@ -52,7 +53,7 @@ def dispatch(
     """Insert the notifications that do not exist yet, inside the caller's transaction."""
     missing = set(OUTBOX_COLUMNS) - set(notifications.columns)
     if missing:
-        raise ValueError(f"notifications frame lacks columns: {sorted(missing)}")
+        raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
     if notifications.empty:
         return DispatchResult(requested=0, created=0)
 

@@ -8,12 +8,14 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, SensorDefinition, SkipReason, build_sensor_context
 
 from reminder_pipeline.alerting.resources import OpsAlerting
-from reminder_pipeline.alerting.sensors import alert_redelivery_sensor, long_running_runs_sensor, missed_runs_sensor
+from reminder_pipeline.alerting.sensors import alert_redelivery_sensor, long_running_runs_sensor
 from reminder_pipeline.definitions import defs
 from reminder_pipeline_tests.dagster_helpers import alerting_for
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
+#: As deployed: the windows come from the jobs' declarations.
+missed_runs_sensor = defs.resolve_sensor_def("ops_missed_runs")
 
 
 @pytest.fixture
@@ -105,15 +107,22 @@ def test_a_job_that_ran_25_hours_ago_is_not_missed(
 def test_a_job_that_never_ran_is_missed_once_the_watch_is_older_than_the_limit(
     db: sa.Connection, database_url: str, instance: DagsterInstance, slack: HttpPeer
 ) -> None:
-    alerting = alerting_for(database_url, slack_webhook_url=slack.url, missed_run_hours={"assignment_reminders": 26})
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
     _, cursor = _evaluate(missed_runs_sensor, instance, alerting)
     assert cursor is not None and slack.requests == []  # the watch just started
 
     long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=30)).isoformat()
     _evaluate(missed_runs_sensor, instance, alerting, long_ago)
     _evaluate(missed_runs_sensor, instance, alerting, long_ago)
-    (request,) = slack.requests
-    assert request.json()["blocks"][2]["elements"][0]["text"] == "Last successful run: never"
+    # every declared job never ran, and each has a window shorter than 30 hours: one alert each, once
+    assert sorted(request.json()["text"].split(" ")[1] for request in slack.requests) == [
+        "assignment_reminders",
+        "certification_reminders",
+        "dynamics_sync",
+    ]
+    assert {request.json()["blocks"][2]["elements"][0]["text"] for request in slack.requests} == {
+        "Last successful run: never"
+    }
 
 
 def test_undelivered_alerts_are_redelivered_by_their_sensor(

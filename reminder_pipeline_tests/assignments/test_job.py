@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.seed import seed
@@ -98,7 +99,7 @@ def test_a_run_that_finds_the_lock_held_is_skipped_and_logged(
     db: sa.Connection, database_url: str, overdue: dict
 ) -> None:
     with connect(database_url, autocommit=True) as other_run:
-        assert execution_log.try_acquire_job_lock(other_run, "assignment_reminders")
+        assert execution_log.try_acquire_job_lock(other_run, ASSIGNMENT_REMINDERS.lock_key)
         result = run_assignment_reminders(database_url, AS_OF)
 
     assert result.success
@@ -177,12 +178,12 @@ def test_a_row_abandoned_by_a_crashed_process_is_closed_by_the_next_run(
         "from reminder_pipeline.core import execution_log as log\n"
         "from reminder_pipeline.core.database import create_engine\n"
         f"c = create_engine({database_url!r}).connect().execution_options(isolation_level='AUTOCOMMIT')\n"
-        "assert log.try_acquire_job_lock(c, 'assignment_reminders')\n"
+        f"assert log.try_acquire_job_lock(c, {ASSIGNMENT_REMINDERS.lock_key})\n"
         "log.start_run(c, 'assignment_reminders')\n"
         "os._exit(9)\n"
     )
     assert subprocess.run([sys.executable, "-c", crash], timeout=60).returncode == 9
-    _wait_until_lock_released(db, execution_log.lock_key("assignment_reminders"))
+    _wait_until_lock_released(db, ASSIGNMENT_REMINDERS.lock_key)
 
     assert run_assignment_reminders(database_url, AS_OF).success
     abandoned, recovered = factories.log_rows(db)

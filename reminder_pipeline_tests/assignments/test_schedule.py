@@ -3,8 +3,9 @@ from zoneinfo import ZoneInfo
 
 from dagster import DefaultScheduleStatus, build_schedule_context
 
-from reminder_pipeline.assignments.jobs import assignment_reminders_daily
 from reminder_pipeline.definitions import defs
+
+assignment_reminders_daily = defs.resolve_schedule_def("assignment_reminders_daily")
 
 
 def test_the_daily_schedule_is_pinned_to_seven_in_oslo_and_running_by_default() -> None:

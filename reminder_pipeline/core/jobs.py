@@ -1,0 +1,62 @@
+"""A job's declaration: everything the rest of the project needs to know about it, written once,
+beside the job.
+
+The job definition carries its :class:`JobSpec` (as metadata, visible on the job's page in the
+Dagster UI), and the CLI, the sensors, the execution log and the definitions read it from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import JobDefinition, MetadataValue
+
+SPEC_METADATA_KEY = "reminder_pipeline/job_spec"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    cron: str
+    description: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One lock-and-log job of the pipeline."""
+
+    name: str
+    description: str
+    #: Its advisory-lock key: constant, so an operator can find the holder in `pg_locks`.
+    lock_key: int
+    schedule: ScheduleSpec | None = None
+    #: No successful run for longer than this many hours is a missed run (None: not watched).
+    missed_run_hours: float | None = None
+    #: The op whose config holds `as_of` (None: the job does not act for a date).
+    dated_op: str | None = None
+
+    @property
+    def cli_name(self) -> str:
+        """How the CLI names the job: `assignment_reminders` is `assignment-reminders`."""
+        return self.name.replace("_", "-")
+
+    def metadata(self) -> dict[str, Any]:
+        return {SPEC_METADATA_KEY: MetadataValue.json(dataclasses.asdict(self))}
+
+    @classmethod
+    def of(cls, job: JobDefinition) -> JobSpec | None:
+        """The spec a job was declared with, or None for a job that is not a lock-and-log job."""
+        entry = job.metadata.get(SPEC_METADATA_KEY)
+        if entry is None:
+            return None
+        fields = dict(entry.value)
+        schedule = fields.pop("schedule")
+        return cls(**fields, schedule=ScheduleSpec(**schedule) if schedule else None)
+
+
+def specs_of(jobs: Iterable[JobDefinition]) -> list[JobSpec]:
+    """The specs of the lock-and-log jobs among `jobs`, by name."""
+    return sorted((spec for job in jobs if (spec := JobSpec.of(job)) is not None), key=lambda spec: spec.name)
