@@ -6,8 +6,6 @@ UI in headless Chromium."""
 import datetime as dt
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,9 +18,9 @@ import pytest
 import sqlalchemy as sa
 from dagster_graphql import DagsterGraphQLClient
 
-from reminder_pipeline.core.database import connect, sqlalchemy_url, with_database
 from reminder_pipeline_tests import REPOSITORY as PROJECT_ROOT
 from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.ui_process import code_location_errors, running_ui, ui_environment
 
 pytestmark = pytest.mark.database
 SCHEDULE = {
@@ -35,56 +33,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 IMAGES = PROJECT_ROOT / "docs" / "img"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def dagster_ui(database_url: str, server_url: str, tmp_path: Path) -> Iterator[tuple[str, DagsterGraphQLClient]]:
-    storage = f"rp_dagster_{uuid.uuid4().hex[:12]}"
-    with connect(server_url, autocommit=True) as admin:
-        admin.execute(sa.text(f'CREATE DATABASE "{storage}"'))
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
-        "DATABASE_URL": database_url,
-        "REMINDER_PIPELINE_HOME": str(tmp_path),
-        "DAGSTER_PG_URL": sqlalchemy_url(with_database(server_url, storage)).render_as_string(hide_password=False),
-    }
-    log = (tmp_path / "ui.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reminder_pipeline.cli", "ui", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "dagster dev did not come up"
-            try:
-                if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
+    cli = [sys.executable, "-m", "reminder_pipeline.cli"]
+    with (
+        ui_environment(database_url, server_url, tmp_path) as env,
+        running_ui(cli, env, tmp_path, tmp_path / "ui.log") as (base, port),
+    ):
+        assert code_location_errors(base) == []
         yield base, DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
-    finally:
-        process.send_signal(signal.SIGTERM)  # the CLI hands it to dagster dev as SIGINT: clean shutdown
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        log.close()
-        with connect(server_url, autocommit=True) as admin:
-            admin.execute(sa.text(f'DROP DATABASE IF EXISTS "{storage}" WITH (FORCE)'))
-    assert process.returncode is not None
 
 
 def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
