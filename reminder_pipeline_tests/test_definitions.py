@@ -1,11 +1,26 @@
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
-from dagster import Definitions, in_process_executor
+import pytest
+import sqlalchemy as sa
+from dagster import Definitions, in_process_executor, mem_io_manager, op
 
-from reminder_pipeline.core.jobs import JobSpec
+from reminder_pipeline.core.guarded_run import (
+    JobOutcome,
+    JobRunGuard,
+    RunTicket,
+    begin_guarded_run,
+    finish_guarded_run,
+    guarded_definitions,
+    guarded_job,
+)
+from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec, specs_of
+from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.definitions import JOB_SPECS, defs
+from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.dagster_helpers import alerting_for
 
 
 def test_the_code_location_loads() -> None:
@@ -53,3 +68,48 @@ def test_every_job_declares_a_distinct_lock_key_and_cli_name() -> None:
         ("certification_reminders", 7_204_002, "certification-reminders", 26),
         ("dynamics_sync", 7_204_003, "dynamics-sync", 1),
     ]
+
+
+@pytest.mark.database
+def test_a_new_job_is_one_declaration_in_a_jobs_module(database_url: str, db: sa.Connection) -> None:
+    """What docs/architecture.md promises: a JobSpec and a guarded job in a domain's jobs module, and
+    the domain's definitions schedule it, lock it and log it."""
+    jobs_module = ModuleType("reminder_pipeline_tests.example_jobs")
+    spec = JobSpec(
+        name="example_job",
+        description="An example.",
+        lock_key=7_204_999,
+        schedule=ScheduleSpec(name="example_job_hourly", cron="0 * * * *", description="Hourly."),
+        missed_run_hours=2,
+    )
+
+    @op
+    def count_nothing(ticket: RunTicket) -> JobOutcome:
+        return JobOutcome(assignments_evaluated=3, reminders_dispatched=0)
+
+    @guarded_job(spec)
+    def example_job() -> None:
+        finish_guarded_run(count_nothing(begin_guarded_run()))
+
+    jobs_module.example_job = example_job
+    domain = guarded_definitions(jobs_module)
+    assert specs_of(domain.jobs or []) == [spec]
+    (schedule,) = domain.schedules or []
+    assert (schedule.name, schedule.cron_schedule, schedule.job_name) == (
+        "example_job_hourly",
+        "0 * * * *",
+        "example_job",
+    )
+
+    database = PipelineDatabase(database_url=database_url)
+    alerting = alerting_for(database_url)
+    resources = {
+        "database": database,
+        "ops_alerting": alerting,
+        "run_guard": JobRunGuard(database=database, alerts=alerting),
+        "io_manager": mem_io_manager,
+    }
+    job = Definitions.merge(domain, Definitions(resources=resources)).resolve_job_def("example_job")
+    assert job.execute_in_process().success
+    (row,) = factories.log_rows(db, "example_job")
+    assert (row.status, row.assignments_evaluated) == ("success", 3)

@@ -1,6 +1,6 @@
-"""The assignments domain's Dagster definitions."""
+"""The assignments domain's Dagster definitions: every lock-and-log job in its `jobs` module."""
 
-from reminder_pipeline.assignments.jobs import assignment_reminders
+from reminder_pipeline.assignments import jobs
 from reminder_pipeline.core.guarded_run import guarded_definitions
 
-defs = guarded_definitions(assignment_reminders)
+defs = guarded_definitions(jobs)

@@ -1,6 +1,6 @@
-"""The certifications domain's Dagster definitions."""
+"""The certifications domain's Dagster definitions: every lock-and-log job in its `jobs` module."""
 
-from reminder_pipeline.certifications.jobs import certification_reminders, dynamics_sync_job
+from reminder_pipeline.certifications import jobs
 from reminder_pipeline.core.guarded_run import guarded_definitions
 
-defs = guarded_definitions(certification_reminders, dynamics_sync_job)
+defs = guarded_definitions(jobs)

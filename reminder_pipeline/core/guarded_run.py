@@ -14,6 +14,7 @@ would be gone after the first op). The log row is finalised whatever happens:
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 from uuid import UUID
 
@@ -196,8 +197,10 @@ def _schedule(spec: JobSpec, guarded: JobDefinition) -> ScheduleDefinition:
     return evaluate
 
 
-def guarded_definitions(*jobs: JobDefinition) -> Definitions:
-    """A domain's lock-and-log jobs with the schedules their specs declare."""
+def guarded_definitions(jobs_module: ModuleType) -> Definitions:
+    """Every lock-and-log job a domain's jobs module defines, with the schedules their specs declare:
+    adding a job to the module is all it takes to deploy, schedule, watch and run it from the CLI."""
+    jobs = [value for value in vars(jobs_module).values() if isinstance(value, JobDefinition) and JobSpec.of(value)]
     by_name = {job_def.name: job_def for job_def in jobs}
     return Definitions(
         jobs=list(jobs),
