@@ -12,6 +12,7 @@ from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
 from reminder_pipeline.core import outbox
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
+    JobRunGuard,
     RunTicket,
     begin_guarded_run,
     finish_guarded_run,
@@ -73,10 +74,11 @@ def decide_reminders_op(
 
 @op(description="Insert due notifications into the outbox; existing idempotency keys are skipped.")
 def dispatch_reminders(
-    context: OpExecutionContext, decisions: ReminderDecisions, database: PipelineDatabase
+    context: OpExecutionContext, decisions: ReminderDecisions, database: PipelineDatabase, run_guard: JobRunGuard
 ) -> JobOutcome:
     with safe_errors(), database.transaction() as connection:
         result = outbox.dispatch(connection, decisions.notifications)
+        run_guard.count_dispatched(connection, result.created)
     context.log.info(f"Created {result.created} of {result.requested} due notifications (the rest existed).")
     kinds = decisions.notifications["kind"].value_counts().to_dict()
     return JobOutcome(

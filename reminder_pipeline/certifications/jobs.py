@@ -12,6 +12,7 @@ from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_au
 from reminder_pipeline.core.alerts import DYNAMICS_SYNC_DEAD, Alert, OpsAlertSink
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
+    JobRunGuard,
     RunTicket,
     begin_guarded_run,
     finish_guarded_run,
@@ -78,9 +79,11 @@ def decide_certification_actions(
 
 
 @op(description="Log each threshold once (ON CONFLICT DO NOTHING) and notify only what was logged.")
-def send_expiry_reminders(decisions: CertificationDecisions, database: PipelineDatabase) -> int:
+def send_expiry_reminders(decisions: CertificationDecisions, database: PipelineDatabase, run_guard: JobRunGuard) -> int:
     with safe_errors(), database.transaction() as connection:
-        return repository.record_and_dispatch_reminders(connection, decisions.reminders)
+        sent = repository.record_and_dispatch_reminders(connection, decisions.reminders)
+        run_guard.count_dispatched(connection, sent)
+        return sent
 
 
 @op(description="Pause, record history, write the Dynamics sync event and notify: one transaction.")

@@ -106,6 +106,18 @@ def _finished(row: sa.Row[Any] | None) -> FinishedRun | None:
     return FinishedRun(*row) if row is not None else None
 
 
+def add_dispatched(connection: sa.Connection, row_id: UUID, created: int) -> None:
+    """Count notifications on the open row inside the transaction that created them: a crash after
+    that commit cannot leave the log saying less than what was written."""
+    connection.execute(
+        sa.text(
+            "UPDATE public.cron_execution_logs SET reminders_dispatched = reminders_dispatched + :created"
+            " WHERE id = :id AND status = 'running'"
+        ),
+        {"id": row_id, "created": created},
+    )
+
+
 def finish_success(
     connection: sa.Connection,
     row_id: UUID,

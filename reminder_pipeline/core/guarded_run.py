@@ -110,6 +110,10 @@ class JobRunGuard(ConfigurableResource):
         self._ticket = RunTicket(job_name=spec.name, lock_key=spec.lock_key, log_row_id=row_id)
         return self._ticket
 
+    def count_dispatched(self, connection: sa.Connection, created: int) -> None:
+        """Call inside the transaction that created `created` notifications (see `add_dispatched`)."""
+        execution_log.add_dispatched(connection, self._require_ticket().log_row_id, created)
+
     def succeed(self, outcome: JobOutcome) -> execution_log.FinishedRun | None:
         ticket = self._require_ticket()
         connection = self._lock_connection()

@@ -192,6 +192,25 @@ def test_a_row_abandoned_by_a_crashed_process_is_closed_by_the_next_run(
     assert (recovered.status, recovered.consecutive_failure_count) == ("success", 0)
 
 
+def test_the_log_row_counts_what_the_dispatch_committed_even_when_the_run_dies_after_it(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    """The dispatch transaction writes its count on the row: when finalising fails afterwards (here a
+    trigger refuses the `success` update, as a crash at that moment would), the row still says 3."""
+    db.execute(
+        sa.text(
+            "CREATE FUNCTION public.refuse_success() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'finalising refused'; END $$;"
+            " CREATE TRIGGER refuse_success BEFORE UPDATE ON public.cron_execution_logs FOR EACH ROW"
+            " WHEN (NEW.status = 'success') EXECUTE FUNCTION public.refuse_success()"
+        )
+    )
+    assert not run_assignment_reminders(database_url, AS_OF).success
+    assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == 3
+    (row,) = factories.log_rows(db)
+    assert (row.status, row.reminders_dispatched) == ("failed", 3)
+
+
 def test_two_racing_runs_give_one_success_one_skip_and_no_duplicates(
     db: sa.Connection, database_url: str, overdue: dict
 ) -> None:
