@@ -47,6 +47,34 @@ class SlackWebhookChannel:
 
 
 @dataclass
+class SlackBotChannel:
+    """A Slack app's bot token through dagster-slack's `SlackResource` (slack_sdk's `WebClient`): a
+    second Slack path that does not depend on the webhook (revoked, rotated, or read from Vault)."""
+
+    token: str
+    channel: str
+    timeout_seconds: float = 5.0
+    api_url: str = "https://slack.com/api/"
+    name: str = "slack_bot"
+
+    def deliver(self, alert: Alert) -> None:
+        from dagster_slack import SlackResource
+
+        client = SlackResource(token=self.token).get_client()
+        client.base_url, client.timeout, client.retry_handlers = self.api_url, int(self.timeout_seconds), []
+        message = slack_message(alert)
+        try:
+            response = client.chat_postMessage(channel=self.channel, text=message["text"], blocks=message["blocks"])
+        except Exception as error:  # SlackApiError (not ok), timeouts, refused connections ...
+            raise DeliveryFailed(f"slack bot: {type(error).__name__}") from None
+        if not response.get("ok", False):
+            raise DeliveryFailed("slack bot: the API answered not ok")
+
+    def __repr__(self) -> str:
+        return f"SlackBotChannel(channel={self.channel!r}, token='[secret]')"
+
+
+@dataclass
 class EmailChannel:
     """Plain SMTP (STARTTLS when the server offers it), as an optional second channel."""
 

@@ -15,7 +15,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from reminder_pipeline.alerting import store
-from reminder_pipeline.alerting.channels import AlertChannel, EmailChannel, SlackWebhookChannel
+from reminder_pipeline.alerting.channels import AlertChannel, EmailChannel, SlackBotChannel, SlackWebhookChannel
 from reminder_pipeline.alerting.policy import alert_for_finished_run, alert_kind, run_url
 from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.core import settings
@@ -52,6 +52,15 @@ class AlertSettings:
     max_delivery_attempts: int = 5
 
 
+def slack_bot_channel_from_environment(timeout_seconds: float) -> SlackBotChannel | None:
+    """`SLACK_BOT_TOKEN` and `SLACK_ALERT_CHANNEL` (both, or no bot channel)."""
+    current = settings.load()
+    token = settings.secret(current.slack_bot_token)
+    if not token or not current.slack_alert_channel:
+        return None
+    return SlackBotChannel(token, current.slack_alert_channel, timeout_seconds, current.slack_api_url)
+
+
 def email_channel_from_environment(timeout_seconds: float) -> EmailChannel | None:
     """`ALERT_SMTP_HOST` (+ `_PORT`, `_USER`, `_PASSWORD`), `ALERT_EMAIL_FROM`, `ALERT_EMAIL_TO` (comma list)."""
     current = settings.load()
@@ -85,6 +94,9 @@ class AlertService:
         url = self.settings.slack_webhook_url or slack_webhook_url(connection)
         if url:
             channels.append(SlackWebhookChannel(url, self.settings.timeout_seconds))
+        bot = slack_bot_channel_from_environment(self.settings.timeout_seconds)
+        if bot:
+            channels.append(bot)
         email = email_channel_from_environment(self.settings.timeout_seconds)
         if email:
             channels.append(email)

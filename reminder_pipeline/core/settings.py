@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     # -- operations alerts ---------------------------------------------------------------------
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook (else Vault).")
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (dagster-slack), beside the webhook."
+    )
+    slack_alert_channel: str | None = Field(default=None, description="Channel the bot posts to, e.g. #ops-alerts.")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base (a proxy, a test).")
     alert_smtp_host: str | None = None
     alert_smtp_port: int = Field(default=587, ge=1, le=65535)
     alert_smtp_user: str | None = None
