@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reminder_pipeline.admin_api.auth import Principal, admin, authenticated
@@ -16,6 +17,13 @@ from reminder_pipeline.assignments.corrections import Correction, correct_last_c
 from reminder_pipeline.certifications.dynamics_sync import make_due_now
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import create_engine, resolve_database_url
+from reminder_pipeline.core.errors import (
+    ConfigurationError,
+    DatabaseError,
+    InputRejected,
+    NotConfigured,
+    ReminderPipelineError,
+)
 from reminder_pipeline.core.run_config import today_local
 
 
@@ -40,6 +48,25 @@ class LastContactCorrection(BaseModel):
         if "\x00" in value:
             raise ValueError("reason must not contain NUL characters")
         return value.strip()
+
+
+#: Seconds a client should wait before retrying when a dependency is down.
+RETRY_AFTER_SECONDS = 30
+
+
+def error_response(error: Exception) -> JSONResponse:
+    """One status code per kind of error of ours, with a message that names the rule, never a value
+    or a host. The database being down (ours, or SQLAlchemy's) is a 503 with Retry-After."""
+    if isinstance(error, InputRejected):
+        return JSONResponse({"detail": str(error)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    if isinstance(error, DatabaseError | sa.exc.OperationalError | sa.exc.InterfaceError):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return JSONResponse(
+            {"detail": "database unavailable, retry later"}, status.HTTP_503_SERVICE_UNAVAILABLE, headers
+        )
+    if isinstance(error, ConfigurationError | NotConfigured):
+        return JSONResponse({"detail": "service not configured"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse({"detail": "internal error"}, status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 class CronRun(BaseModel):
@@ -85,6 +112,12 @@ def create_app(database_url: str | None = None) -> FastAPI:
         description="Operations endpoints. Every /admin route needs a Supabase JWT with app_metadata.role = admin.",
         lifespan=lifespan,
     )
+
+    @app.exception_handler(ReminderPipelineError)
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    async def known_error(request: Request, error: Exception) -> JSONResponse:
+        return error_response(error)
 
     def transaction() -> Iterator[sa.Connection]:
         with engine().begin() as connection:

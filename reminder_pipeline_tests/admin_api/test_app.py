@@ -221,3 +221,18 @@ def test_against_a_real_uvicorn_server_on_loopback(
         server.should_exit = True
         thread.join(10)
     assert len(_audit(db)) == 1
+
+
+def test_the_database_down_is_a_503_with_retry_after_naming_no_host(jwt_secret: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    url = f"postgresql://reminder:hunter2@127.0.0.1:{closed_port}/reminders"
+    with TestClient(create_app(url)) as down:
+        health = down.get("/healthz")
+        admin_read = down.get("/admin/cron-runs", headers=bearer(make_token(role="admin")))
+    for response in (health, admin_read):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "30"
+        assert response.json() == {"detail": "database unavailable, retry later"}
+        assert str(closed_port) not in response.text and "hunter2" not in response.text
