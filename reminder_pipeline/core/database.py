@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -53,18 +54,58 @@ def describe(url: str) -> str:
     return f"{host}{port}/{parsed.database or ''}"
 
 
-def create_engine(url: str, *, pooled: bool = False) -> Engine:
+#: What a job's connections call themselves in `pg_stat_activity`: `rp:<dagster run id>`. The run's
+#: liveness check, Terminate and the runbook find every backend of a run by it.
+RUN_APPLICATION_PREFIX = "rp:"
+
+
+def run_application_name(run_id: str) -> str:
+    return f"{RUN_APPLICATION_PREFIX}{run_id}"
+
+
+def create_engine(
+    url: str, *, pooled: bool = False, application_name: str = "reminder-pipeline", job_timeouts: bool = False
+) -> Engine:
     """Without a pool by default: jobs are short and tests drop databases right after use. The
-    admin API, which serves many short requests, asks for a small pool."""
-    if pooled:
-        return sa.create_engine(sqlalchemy_url(url), pool_size=5, max_overflow=5, pool_pre_ping=True)
-    return sa.create_engine(sqlalchemy_url(url), poolclass=NullPool)
+    admin API, which serves many short requests, asks for a small pool.
+
+    Every connection has a connect timeout and TCP keepalives, so a server that accepts and never
+    answers, or vanishes mid-query, is an error within seconds, not a hang. A job's connections
+    (`job_timeouts=True`) also get the configured statement and lock timeouts.
+    """
+    current = settings.load()
+    connect_args = {
+        "connect_timeout": current.database_connect_timeout_seconds,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "application_name": application_name[:63],
+    }
+    pool = {"pool_size": 5, "max_overflow": 5, "pool_pre_ping": True} if pooled else {"poolclass": NullPool}
+    engine = sa.create_engine(sqlalchemy_url(url), connect_args=connect_args, **pool)
+    if job_timeouts:
+        # SET after connecting rather than a startup `options` parameter, which poolers refuse.
+        timeouts = (
+            f"SET statement_timeout = {current.job_statement_timeout_seconds * 1000};"
+            f" SET lock_timeout = {current.job_lock_timeout_seconds * 1000}"
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _set_timeouts(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(timeouts)
+            dbapi_connection.commit()
+
+    return engine
 
 
 @contextmanager
-def connect(url: str, *, autocommit: bool = False) -> Iterator[Connection]:
-    """A connection, with an unreachable server turned into a one-line :class:`DatabaseUnavailable`."""
-    engine = create_engine(url)
+def connect(url: str, *, autocommit: bool = False, engine: Engine | None = None) -> Iterator[Connection]:
+    """A connection, with an unreachable server turned into a one-line :class:`DatabaseUnavailable`.
+    With `engine`, a connection of that engine (which the caller keeps and disposes)."""
+    owned = engine is None
+    engine = engine or create_engine(url)
     try:
         try:
             connection = engine.connect()
@@ -76,7 +117,8 @@ def connect(url: str, *, autocommit: bool = False) -> Iterator[Connection]:
         with connection:
             yield connection
     finally:
-        engine.dispose()
+        if owned:
+            engine.dispose()
 
 
 def ensure_database_exists(url: str, database: str) -> None:

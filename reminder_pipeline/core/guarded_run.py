@@ -42,7 +42,7 @@ from pydantic import PrivateAttr
 
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.alerts import OpsAlertSink, Reportable, SinkFailed
-from reminder_pipeline.core.database import create_engine, require_migrated
+from reminder_pipeline.core.database import require_migrated
 from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
 from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -79,7 +79,6 @@ class JobRunGuard(ConfigurableResource):
     database: PipelineDatabase
     alerts: OpsAlertSink
 
-    _engine: sa.Engine | None = PrivateAttr(default=None)
     _connection: sa.Connection | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
@@ -94,8 +93,9 @@ class JobRunGuard(ConfigurableResource):
 
     def _lock_connection(self) -> sa.Connection:
         if self._connection is None:
-            self._engine = create_engine(self.database.url())
-            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            # The run's own engine: the lock's session is named `rp:<run id>`, which is how the
+            # liveness check tells a live run from a dead one.
+            self._connection = self.database.engine().connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._connection
 
     def begin(self, spec: JobSpec, dagster_run_id: str | None) -> RunTicket | None:
@@ -163,9 +163,7 @@ class JobRunGuard(ConfigurableResource):
         finally:
             if self._connection is not None:
                 self._connection.close()  # closing the session releases the advisory lock
-            if self._engine is not None:
-                self._engine.dispose()
-            self._connection = self._engine = None
+            self._connection = None
 
 
 def guarded_job(spec: JobSpec) -> Callable[[Callable[..., Any]], JobDefinition]:

@@ -4,22 +4,48 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
 
-from reminder_pipeline.core.database import connect, resolve_database_url
+from reminder_pipeline.core.database import connect, create_engine, resolve_database_url, run_application_name
 
 
 class PipelineDatabase(ConfigurableResource):
     """The application database. Without a URL it uses `DATABASE_URL`, read when a run starts,
-    or else the embedded server."""
+    or else the embedded server.
+
+    Inside a run, every connection is named `rp:<run id>` in `pg_stat_activity` and carries the
+    job statement and lock timeouts (settings `JOB_STATEMENT_TIMEOUT_SECONDS`,
+    `JOB_LOCK_TIMEOUT_SECONDS`), so a blocked query ends, and the run's backends can be found.
+    """
 
     database_url: str | None = None
+
+    _run_id: str | None = PrivateAttr(default=None)
+    _engine: sa.Engine | None = PrivateAttr(default=None)
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator["PipelineDatabase"]:
+        self._run_id = context.run_id
+        try:
+            yield self
+        finally:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._engine = None
 
     def url(self) -> str:
         return self.database_url or resolve_database_url()
 
+    def engine(self) -> sa.Engine:
+        """The run's engine (no pool): connections named after the run, with the job timeouts."""
+        if self._engine is None:
+            name = run_application_name(self._run_id) if self._run_id else "reminder-pipeline"
+            self._engine = create_engine(self.url(), application_name=name, job_timeouts=True)
+        return self._engine
+
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection inside one transaction, committed when the block ends without error."""
-        with connect(self.url()) as connection, connection.begin():
+        with connect(self.url(), engine=self.engine()) as connection, connection.begin():
             yield connection

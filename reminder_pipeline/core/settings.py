@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     dagster_home: Path | None = Field(default=None, description="Dagster's own home; default under the above.")
     dagster_pg_url: SecretStr | None = Field(default=None, description="Dagster's run storage; default: same server.")
 
+    # -- timeouts: no connection or query of ours waits forever ----------------------------------
+    database_connect_timeout_seconds: int = Field(
+        default=10, ge=1, le=300, description="Give up connecting to PostgreSQL after this long."
+    )
+    job_statement_timeout_seconds: int = Field(
+        default=1800, ge=0, le=86400, description="A job's query is cancelled after this long (0: never)."
+    )
+    job_lock_timeout_seconds: int = Field(
+        default=120, ge=0, le=86400, description="A job's wait for a table or row lock ends after this long (0: never)."
+    )
+
     # -- operations alerts ---------------------------------------------------------------------
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook (else Vault).")
     slack_bot_token: SecretStr | None = Field(

@@ -5,7 +5,7 @@ import multiprocessing
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -263,3 +263,31 @@ def test_ten_thousand_assignments_complete_with_the_right_counts(db: sa.Connecti
     assert row.reminders_dispatched == expected == factories.notification_count(db)
     assert expected > 1000
     print(f"10,000 assignments: {elapsed:.2f} s in-process, {row.duration_ms} ms logged")
+
+
+def test_a_run_blocked_by_a_table_lock_fails_at_the_lock_timeout_and_names_its_backend(
+    db: sa.Connection, database_url: str, overdue: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOB_LOCK_TIMEOUT_SECONDS", "3")
+    with connect(database_url) as blocker:
+        blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            running = pool.submit(run_assignment_reminders, database_url, AS_OF)
+            waiting = []
+            while not waiting and not running.done():
+                waiting = db.execute(
+                    sa.text(
+                        "SELECT application_name FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND application_name LIKE 'rp:%'"
+                    )
+                ).all()
+                time.sleep(0.1)
+            result = running.result(timeout=60)
+            elapsed = time.monotonic() - started
+        blocker.execute(sa.text("ROLLBACK"))
+    assert not result.success and elapsed < 30
+    assert [row.application_name for row in waiting] == [f"rp:{result.run_id}"]
+    (row,) = factories.log_rows(db)
+    assert row.status == "failed" and "LockNotAvailable" in row.error_message
+    assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == 0

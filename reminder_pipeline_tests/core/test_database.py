@@ -1,4 +1,10 @@
+import os
 import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -77,3 +83,57 @@ def test_an_unmigrated_database_is_reported_as_such(empty_database_url: str) -> 
 def test_connections_reach_a_real_server(database_url: str) -> None:
     with connect(database_url) as connection:
         assert connection.execute(sa.text("SELECT current_setting('server_version_num')::int")).scalar() >= 150000
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never says a word (a hung server, a black-holed proxy)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_a_server_that_never_answers_is_an_error_within_the_connect_timeout(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_CONNECT_TIMEOUT_SECONDS", "2")
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable) as caught, connect(f"postgresql://u:secret@127.0.0.1:{silent_server}/app"):
+        pass
+    assert time.monotonic() - started < 10
+    assert "secret" not in str(caught.value) and "timeout" in str(caught.value).lower()
+
+
+def test_the_cli_gives_up_on_a_server_that_never_answers(silent_server: int) -> None:
+    env = {**os.environ, "DATABASE_URL": f"postgresql://u:p@127.0.0.1:{silent_server}/app"}
+    env["DATABASE_CONNECT_TIMEOUT_SECONDS"] = "2"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "run", "assignment-reminders"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "cannot connect to PostgreSQL at 127.0.0.1" in done.stderr + done.stdout
