@@ -226,6 +226,9 @@ CREATE TABLE public.ops_alerts (
     delivery_attempts integer DEFAULT 0 NOT NULL,
     delivery_error text,
     subject_id uuid,
+    incident_key text NOT NULL,
+    next_attempt_at timestamp with time zone,
+    expired_at timestamp with time zone,
     CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text])))
 );
 
@@ -293,7 +296,7 @@ ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.ops_alerts
-    ADD CONSTRAINT ops_alerts_once_per_incident UNIQUE NULLS NOT DISTINCT (kind, job_name, execution_log_id, subject_id);
+    ADD CONSTRAINT ops_alerts_once_per_incident UNIQUE (kind, job_name, incident_key);
 
 ALTER TABLE ONLY public.ops_alerts
     ADD CONSTRAINT ops_alerts_pkey PRIMARY KEY (id);
@@ -335,7 +338,7 @@ CREATE INDEX mentor_pause_history_mentor_idx ON public.mentor_pause_history USIN
 
 CREATE INDEX notifications_recipient_idx ON public.notifications USING btree (recipient_id, created_at DESC);
 
-CREATE INDEX ops_alerts_undelivered_idx ON public.ops_alerts USING btree (created_at) WHERE (delivered_at IS NULL);
+CREATE INDEX ops_alerts_due_idx ON public.ops_alerts USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (expired_at IS NULL));
 
 CREATE INDEX peer_mentors_coordinator_idx ON public.peer_mentors USING btree (coordinator_id);
 

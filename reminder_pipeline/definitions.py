@@ -39,7 +39,7 @@ def build_defs(
             "database": database,
             "ops_alerting": alerting,
             "dynamics_portal": dynamics or DynamicsPortal(),
-            "run_guard": JobRunGuard(database=database, alerts=alerting),
+            "run_guard": JobRunGuard(database=database),
             # Jobs run in one process (in_process_executor); outputs stay in memory, not pickled to disk.
             "io_manager": mem_io_manager,
         }

@@ -61,3 +61,13 @@ def db(database_url: str) -> Iterator[sa.Connection]:
     """An autocommit connection to this test's database, for arranging and asserting."""
     with connect(database_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on: a database (or peer) that refuses connections."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterInstance, ExecuteInProcessResult, SensorResult, build_sensor_context
 
 from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.assignments.jobs import run_config_for
@@ -53,3 +54,47 @@ def run_in_subprocess(database_url: str, as_of_iso: str, job_name: str = "assign
         return run_assignment_reminders(database_url, dt.date.fromisoformat(as_of_iso)).success
     config = {"ops": {"decide_certification_actions": {"config": {"as_of": as_of_iso}}}}
     return run_job(database_url, job_name, config).success
+
+
+@dataclass
+class Tick:
+    """One sensor evaluation and the runs it asked for, executed as the daemon would launch them."""
+
+    result: SensorResult
+    cursor: str | None
+    runs: list[ExecuteInProcessResult]
+
+    @property
+    def skip_message(self) -> str | None:
+        reason = self.result.skip_reason
+        return reason.skip_message if reason else None
+
+
+def tick(
+    sensor_name: str,
+    instance: DagsterInstance,
+    database_url: str,
+    alerting: OpsAlerting | None = None,
+    cursor: str | None = None,
+    *,
+    launch: bool = True,
+) -> Tick:
+    """Evaluate a sensor as deployed, then (unless `launch=False`, a preview) run what it requested."""
+    alerting = alerting or alerting_for(database_url)
+    defs = build_defs(database_url, alerting)
+    resources = {"ops_alerting": alerting, "database": PipelineDatabase(database_url=database_url)}
+    with build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
+        result = defs.resolve_sensor_def(sensor_name)(context)
+        next_cursor = context.cursor
+    assert isinstance(result, SensorResult)
+    runs = []
+    if launch:
+        for request in result.run_requests or []:
+            job = defs.resolve_job_def(request.job_name)
+            tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor_name}
+            runs.append(
+                job.execute_in_process(
+                    run_config=request.run_config, tags=tags, instance=instance, raise_on_error=False
+                )
+            )
+    return Tick(result, next_cursor, runs)

@@ -46,7 +46,13 @@ def test_jobs_and_schedules_snapshot() -> None:
     schedules = sorted(
         (s.name, s.job_name, s.cron_schedule, s.execution_timezone) for s in defs.get_repository_def().schedule_defs
     )
-    assert jobs == ["assignment_reminders", "certification_reminders", "dynamics_sync"]
+    assert jobs == [
+        "assignment_reminders",
+        "certification_reminders",
+        "dynamics_sync",
+        "ops_alert_delivery",
+        "ops_dead_runs",
+    ]
     assert schedules == [
         ("assignment_reminders_daily", "assignment_reminders", "0 7 * * *", "Europe/Oslo"),
         ("certification_reminders_nightly", "certification_reminders", "0 2 * * *", "Europe/Oslo"),

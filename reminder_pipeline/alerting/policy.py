@@ -7,6 +7,8 @@ a secret (the webhook URL stays with the channel).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from reminder_pipeline.core.alerts import (
@@ -18,7 +20,6 @@ from reminder_pipeline.core.alerts import (
     RECOVERED,
     Alert,
 )
-from reminder_pipeline.core.execution_log import FinishedRun
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -31,58 +32,85 @@ def run_url(webserver_base_url: str | None, dagster_run_id: str | None) -> str |
     return f"{webserver_base_url.rstrip('/')}/runs/{dagster_run_id}"
 
 
-def alert_kind(finished: FinishedRun, threshold: int) -> str | None:
-    """Exactly at the threshold: a failure alert (not before, not again after). The first success
-    after a chain that reached the threshold: a recovery message. Otherwise nothing."""
-    if finished.status == "failed" and finished.consecutive_failure_count == threshold:
-        return CONSECUTIVE_FAILURES
-    if finished.status == "success" and finished.previous_failure_count >= threshold:
-        return RECOVERED
-    return None
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished run of a job as Dagster's run storage has it (skipped and cancelled runs left out)."""
+
+    run_id: str
+    succeeded: bool
+    ended_at: dt.datetime | None = None
 
 
-def alert_for_finished_run(
-    finished: FinishedRun,
+def run_incident_key(first_failed_run_id: str) -> str:
+    """An incident of consecutive failures is named by the first failed run of its streak: the name
+    stays the same however long the streak grows, and whoever sees it first."""
+    return f"run:{first_failed_run_id}"
+
+
+def _leading_failures(runs: Sequence[RunSummary]) -> list[RunSummary]:
+    streak: list[RunSummary] = []
+    for run in runs:
+        if run.succeeded:
+            break
+        streak.append(run)
+    return streak
+
+
+def run_failure_alerts(
+    job_name: str,
+    runs: Sequence[RunSummary],
     *,
     threshold: int,
-    last_success_at: dt.datetime | None,
+    announced: Callable[[str], bool],
     webserver_base_url: str | None = None,
-) -> Alert | None:
-    """The alert :func:`alert_kind` calls for, with its payload."""
-    kind = alert_kind(finished, threshold)
-    base = {
-        "job_name": finished.job_name,
-        "execution_log_id": str(finished.row_id),
-        "dagster_run_id": finished.dagster_run_id,
-        "run_url": run_url(webserver_base_url, finished.dagster_run_id),
-        "last_success_at": _iso(last_success_at),
-    }
-    if kind == CONSECUTIVE_FAILURES:
-        return Alert(
-            CONSECUTIVE_FAILURES,
-            finished.job_name,
-            finished.row_id,
-            finished.dagster_run_id,
-            {
-                **base,
-                "error_message": finished.error_message,
-                "consecutive_failure_count": finished.consecutive_failure_count,
-            },
-        )
-    if kind == RECOVERED:
-        return Alert(
+) -> list[Alert]:
+    """From a job's finished runs, newest first: a `consecutive_failures` alert when the newest
+    `threshold` or more runs failed (whatever the cause: a failed step, a run reported dead, a run
+    that failed before it could write a log row), and a `recovered` alert when the newest run
+    succeeded right after such a streak, only if that incident was announced (`announced(key)`)."""
+    last_success = next((run for run in runs if run.succeeded), None)
+    streak = _leading_failures(runs)
+    if len(streak) >= threshold:
+        at_threshold = streak[len(streak) - threshold]
+        return [
+            Alert(
+                CONSECUTIVE_FAILURES,
+                job_name,
+                None,
+                at_threshold.run_id,
+                {
+                    "job_name": job_name,
+                    "dagster_run_id": at_threshold.run_id,
+                    "run_url": run_url(webserver_base_url, at_threshold.run_id),
+                    "consecutive_failure_count": threshold,
+                    "last_success_at": _iso(last_success.ended_at) if last_success else None,
+                },
+                incident=run_incident_key(streak[-1].run_id),
+            )
+        ]
+    if not runs or not runs[0].succeeded:
+        return []
+    previous = _leading_failures(runs[1:])
+    if len(previous) < threshold or not announced(run_incident_key(previous[-1].run_id)):
+        return []
+    recovered = runs[0]
+    return [
+        Alert(
             RECOVERED,
-            finished.job_name,
-            finished.row_id,
-            finished.dagster_run_id,
+            job_name,
+            None,
+            recovered.run_id,
             {
-                **base,
-                "last_success_at": _iso(finished.completed_at),
+                "job_name": job_name,
+                "dagster_run_id": recovered.run_id,
+                "run_url": run_url(webserver_base_url, recovered.run_id),
+                "last_success_at": _iso(recovered.ended_at),
                 "consecutive_failure_count": 0,
-                "recovered_after_failures": finished.previous_failure_count,
+                "recovered_after_failures": len(previous),
             },
+            incident=run_incident_key(previous[-1].run_id),
         )
-    return None
+    ]
 
 
 _HEADERS = {

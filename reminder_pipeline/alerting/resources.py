@@ -1,12 +1,13 @@
 """The Dagster face of alerting: configuration in, an :class:`AlertService` out."""
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pydantic import Field
 
 from reminder_pipeline.alerting.service import AlertOutcome, AlertService, AlertSettings
+from reminder_pipeline.alerting.store import DeliveryBacklog
 from reminder_pipeline.core.alerts import Alert, OpsAlertSink
-from reminder_pipeline.core.execution_log import FinishedRun
 from reminder_pipeline.core.resources import PipelineDatabase
 
 
@@ -33,17 +34,20 @@ class OpsAlerting(OpsAlertSink):
             ),
         )
 
-    def after_run_finished(self, finished: FinishedRun) -> AlertOutcome | None:
-        return self.service().after_run_finished(finished)
-
     def send(self, alert: Alert) -> AlertOutcome | None:
         return self.service().send(alert)
 
-    def check_long_running(self) -> list[AlertOutcome]:
-        return self.service().check_long_running()
-
-    def check_missed_runs(self, watching_since: dt.datetime, windows: dict[str, float]) -> list[AlertOutcome]:
-        return self.service().check_missed_runs(watching_since, windows)
+    def deliver_new(self, alerts: Sequence[Alert]) -> list[AlertOutcome | None]:
+        return self.service().deliver_new(alerts)
 
     def redeliver(self) -> list[AlertOutcome]:
         return self.service().redeliver()
+
+    def backlog(self) -> DeliveryBacklog:
+        return self.service().backlog()
+
+    def long_running_alerts(self) -> list[Alert]:
+        return self.service().long_running_alerts()
+
+    def missed_run_alerts(self, watching_since: dt.datetime, windows: dict[str, float]) -> list[Alert]:
+        return self.service().missed_run_alerts(watching_since, windows)

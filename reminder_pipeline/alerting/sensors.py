@@ -1,28 +1,99 @@
-"""Sensors that watch the execution log: long runs, missed runs, undelivered alerts."""
+"""Sensors that watch every job and ask for alerts: they read (Dagster's run storage, the
+execution log) and answer with run requests; they never send or write anything themselves, so
+evaluating one, or previewing its tick in the UI, changes nothing. The delivery job sends.
+
+A requested delivery that fails (database and every channel down) is asked for again, with capped
+backoff, until one succeeds: the run key carries the number of failed attempts.
+"""
+
+from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+import time
+from collections.abc import Iterable, Sequence
 
-from dagster import DefaultSensorStatus, SensorDefinition, SensorEvaluationContext, SkipReason, sensor
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
+from reminder_pipeline.alerting.jobs import (
+    ALERT_DELIVERY_JOB,
+    ALERT_TAG,
+    DEAD_RUNS_JOB,
+    alert_delivery_job,
+    alert_tag,
+    dead_runs_job,
+    run_is_alive,
+)
+from reminder_pipeline.alerting.policy import RunSummary, run_failure_alerts
 from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, Alert
+from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.errors import DatabaseUnavailable
+from reminder_pipeline.core.guarded_run import SKIPPED_TAG
 from reminder_pipeline.core.jobs import JobSpec
+from reminder_pipeline.core.resources import PipelineDatabase
 
 CHECK_INTERVAL_SECONDS = 300
+#: Run failures and dead runs are checked every minute: a dead run holds its job's queue.
+FAST_CHECK_INTERVAL_SECONDS = 60
+#: How many finished runs of a job the failure sensor reads (newest first).
+HISTORY = 50
+#: A STARTED run younger than this may not have opened its database session yet.
+DEAD_RUN_GRACE = dt.timedelta(minutes=2)
+#: With the application database unreachable, liveness cannot be read: a run STARTED this long ago
+#: has certainly failed on its own database (connect timeout, keepalives) or is dead.
+DEAD_RUN_GRACE_WITHOUT_DATABASE = dt.timedelta(minutes=10)
+RETRY_BASE_SECONDS = 60
+RETRY_CAP_SECONDS = 30 * 60
 
 
-def _summary(outcomes: list) -> SkipReason:
-    return SkipReason("; ".join(outcome.describe() for outcome in outcomes) or "nothing to report")
+def _delivery_request(instance: DagsterInstance, alert: Alert) -> RunRequest | None:
+    """A run request for one alert, unless one was delivered, is under way, or waits out its backoff."""
+    tag = alert_tag(alert)
+    records = instance.get_run_records(RunsFilter(job_name=ALERT_DELIVERY_JOB, tags={ALERT_TAG: tag}), limit=100)
+    if any(
+        record.dagster_run.status not in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED) for record in records
+    ):
+        return None  # delivered (the incident's row exists), or a delivery is queued or running
+    if records:
+        wait = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (len(records) - 1))
+        if time.time() - (records[0].end_time or 0) < wait:
+            return None
+    return RunRequest(
+        run_key=f"{tag}#{len(records)}",
+        job_name=ALERT_DELIVERY_JOB,
+        run_config={"ops": {"deliver_alerts": {"config": {"alerts": [json.dumps(alert.to_config())]}}}},
+        tags={ALERT_TAG: tag},
+    )
+
+
+def _answer(instance: DagsterInstance, alerts: Iterable[Alert], idle: str) -> SensorResult:
+    requests = [request for alert in alerts if (request := _delivery_request(instance, alert)) is not None]
+    if requests:
+        return SensorResult(run_requests=requests)
+    return SensorResult(skip_reason=SkipReason(idle))
 
 
 @sensor(
     name="ops_long_running_runs",
     minimum_interval_seconds=CHECK_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts once for any execution-log row still running after the configured minutes (30).",
+    jobs=[alert_delivery_job],
+    description="Asks for one alert per execution-log row still running after the configured minutes (30).",
 )
-def long_running_runs_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SkipReason:
-    return _summary(ops_alerting.check_long_running())
+def long_running_runs_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
+    return _answer(context.instance, ops_alerting.long_running_alerts(), "no run is running too long")
 
 
 def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
@@ -33,27 +104,141 @@ def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
         name="ops_missed_runs",
         minimum_interval_seconds=CHECK_INTERVAL_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Alerts once when a scheduled job has not succeeded within its missed-run window ("
+        jobs=[alert_delivery_job],
+        description="Asks for one alert when a scheduled job has not succeeded within its missed-run window ("
         + ", ".join(f"{name} {hours:g} h" for name, hours in sorted(windows.items()))
-        + "), and once more when it succeeds again.",
+        + "), and one more when it succeeds again.",
     )
-    def ops_missed_runs(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SkipReason:
+    def ops_missed_runs(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
         # The cursor remembers when watching started, the clock for a job that never ran at all.
         if context.cursor:
             watching_since = dt.datetime.fromisoformat(context.cursor)
         else:
             watching_since = dt.datetime.now(dt.UTC)
             context.update_cursor(watching_since.isoformat())
-        return _summary(ops_alerting.check_missed_runs(watching_since, windows))
+        alerts = ops_alerting.missed_run_alerts(watching_since, windows)
+        return _answer(context.instance, alerts, "every job succeeded within its window")
 
     return ops_missed_runs
+
+
+def _finished_runs(instance: DagsterInstance, job_name: str) -> list[RunSummary]:
+    records = instance.get_run_records(
+        RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]), limit=HISTORY
+    )
+    return [
+        RunSummary(
+            record.dagster_run.run_id,
+            record.dagster_run.status == DagsterRunStatus.SUCCESS,
+            dt.datetime.fromtimestamp(record.end_time, dt.UTC) if record.end_time else None,
+        )
+        for record in records
+        if record.dagster_run.tags.get(SKIPPED_TAG) != "true"
+    ]
+
+
+def run_failures_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
+    """Counts each job's consecutive failed runs in Dagster's own run storage, which works while the
+    application database is down: failed steps, runs reported dead and runs that failed before they
+    could write a log row all count alike."""
+    names = sorted(spec.name for spec in jobs)
+
+    @sensor(
+        name="ops_run_failures",
+        minimum_interval_seconds=FAST_CHECK_INTERVAL_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        jobs=[alert_delivery_job],
+        description="Asks for one alert when a job's runs failed twice in a row (any cause), and one when it recovers.",
+    )
+    def ops_run_failures(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
+        instance = context.instance
+
+        def announced(incident: str) -> bool:
+            tag = f"{CONSECUTIVE_FAILURES}:{job_name}:{incident}"
+            return instance.get_runs_count(RunsFilter(job_name=ALERT_DELIVERY_JOB, tags={ALERT_TAG: tag})) > 0
+
+        alerts: list[Alert] = []
+        for job_name in names:
+            alerts += run_failure_alerts(
+                job_name,
+                _finished_runs(instance, job_name),
+                threshold=ops_alerting.failure_threshold,
+                announced=announced,
+                webserver_base_url=ops_alerting.webserver_base_url,
+            )
+        return _answer(instance, alerts, "no job is failing")
+
+    return ops_run_failures
 
 
 @sensor(
     name="ops_alert_redelivery",
     minimum_interval_seconds=CHECK_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Retries alerts that could not be delivered (Slack down, say), up to 5 attempts.",
+    jobs=[alert_delivery_job],
+    description="Asks for a retry of undelivered alerts (capped backoff) and marks day-old ones expired.",
 )
-def alert_redelivery_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SkipReason:
-    return _summary(ops_alerting.redeliver())
+def alert_redelivery_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
+    backlog = ops_alerting.backlog()
+    if not backlog.due and not backlog.to_expire:
+        return SensorResult(skip_reason=SkipReason("no undelivered alert is due"))
+    # One request per backlog state and window: a failed retry run is asked for again next window.
+    window = int(time.time() // CHECK_INTERVAL_SECONDS)
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"redeliver:{backlog.fingerprint}:{window}",
+                job_name=ALERT_DELIVERY_JOB,
+                run_config={"ops": {"deliver_alerts": {"config": {"redeliver": True}}}},
+            )
+        ]
+    )
+
+
+def dead_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
+    """Finds STARTED runs of our jobs whose process is gone: no database session carries the run's
+    name (`rp:<run id>`), and the job's advisory lock lives on that session."""
+    names = sorted(spec.name for spec in jobs)
+
+    @sensor(
+        name="ops_dead_runs",
+        minimum_interval_seconds=FAST_CHECK_INTERVAL_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        jobs=[dead_runs_job],
+        description="Asks ops_dead_runs to fail runs whose process died, so no job waits behind a dead run.",
+    )
+    def ops_dead_runs(context: SensorEvaluationContext, database: PipelineDatabase) -> SensorResult:
+        now = dt.datetime.now(dt.UTC)
+        started = [
+            record
+            for name in names
+            for record in context.instance.get_run_records(
+                RunsFilter(job_name=name, statuses=[DagsterRunStatus.STARTED]), limit=HISTORY
+            )
+            if record.start_time is not None
+        ]
+
+        def age(record: object) -> dt.timedelta:
+            return now - dt.datetime.fromtimestamp(record.start_time, dt.UTC)  # type: ignore[attr-defined]
+
+        candidates = [record for record in started if age(record) > DEAD_RUN_GRACE]
+        if not candidates:
+            return SensorResult(skip_reason=SkipReason(f"{len(started)} run(s) started, none suspect"))
+        try:
+            with connect(database.url(), autocommit=True) as connection:
+                dead = [r.dagster_run.run_id for r in candidates if not run_is_alive(connection, r.dagster_run.run_id)]
+        except DatabaseUnavailable:
+            dead = [r.dagster_run.run_id for r in candidates if age(r) > DEAD_RUN_GRACE_WITHOUT_DATABASE]
+        if not dead:
+            return SensorResult(skip_reason=SkipReason(f"{len(candidates)} long run(s), all alive"))
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    run_key=f"dead:{','.join(sorted(dead))}",
+                    job_name=DEAD_RUNS_JOB,
+                    run_config={"ops": {"fail_dead_runs": {"config": {"run_ids": sorted(dead)}}}},
+                )
+            ]
+        )
+
+    return ops_dead_runs

@@ -1,12 +1,18 @@
 """Recording and delivering operations alerts, isolated from the runs they report on.
 
 Every alert is written to `ops_alerts` first (the unique key makes it once per incident), then
-delivered; the outcome is recorded on the row. Nothing here raises: a database or channel problem
-becomes an :class:`AlertOutcome` the caller logs, so an alert can never fail or change a run.
+delivered; the outcome is recorded on the row, and an undelivered alert is retried with capped
+backoff until delivered or, after 24 hours, marked expired. When the application database itself is
+down, an alert goes straight to the channels that need no database (the webhook from the
+environment or the last one read from Vault, the bot token, e-mail).
+
+Deciding is separate from sending: the `*_alerts` methods only read, so the sensors that call them
+change nothing when they are evaluated (or previewed in the UI); the delivery job sends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,13 +22,18 @@ import sqlalchemy as sa
 
 from reminder_pipeline.alerting import store
 from reminder_pipeline.alerting.channels import AlertChannel, EmailChannel, SlackBotChannel, SlackWebhookChannel
-from reminder_pipeline.alerting.policy import alert_for_finished_run, alert_kind, run_url
+from reminder_pipeline.alerting.policy import run_url
 from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.core import settings
-from reminder_pipeline.core.alerts import LONG_RUNNING, MISSED_RUN, MISSED_RUN_RECOVERED, Alert
+from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, LONG_RUNNING, MISSED_RUN, MISSED_RUN_RECOVERED, Alert
 from reminder_pipeline.core.database import connect
-from reminder_pipeline.core.errors import DeliveryFailed
-from reminder_pipeline.core.execution_log import FinishedRun, safe_error_message
+from reminder_pipeline.core.errors import DatabaseUnavailable, DeliveryFailed
+from reminder_pipeline.core.execution_log import safe_error_message
+
+#: The error line of a failure alert whose run never wrote an execution-log row.
+NO_LOG_ROW_MESSAGE = (
+    "the run failed before it could write an execution-log row (database unreachable?): see the Dagster run"
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,6 @@ class AlertSettings:
     webserver_base_url: str | None = None
     slack_webhook_url: str | None = None  # normally unset: Vault, then SLACK_WEBHOOK_URL
     long_running_minutes: float = 30
-    max_delivery_attempts: int = 5
 
 
 def slack_bot_channel_from_environment(timeout_seconds: float) -> SlackBotChannel | None:
@@ -89,7 +99,7 @@ class AlertService:
         self.settings = settings
         self._channels = channels or self._configured_channels
 
-    def _configured_channels(self, connection: sa.Connection) -> list[AlertChannel]:
+    def _configured_channels(self, connection: sa.Connection | None) -> list[AlertChannel]:
         channels: list[AlertChannel] = []
         url = self.settings.slack_webhook_url or slack_webhook_url(connection)
         if url:
@@ -104,7 +114,7 @@ class AlertService:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def _deliver(self, connection: sa.Connection, alert_id: UUID, alert: Alert) -> AlertOutcome:
+    def _send_to_channels(self, connection: sa.Connection | None, alert: Alert) -> tuple[bool, str | None]:
         try:
             channels = list(self._channels(connection))
         except Exception as error:
@@ -120,51 +130,76 @@ class AlertService:
                 errors.append(str(error))
             except Exception as error:
                 errors.append(f"{channel.name}: {type(error).__name__}")
-        error_text = "; ".join(errors) or None
+        return delivered, "; ".join(errors) or None
+
+    def _deliver(self, connection: sa.Connection, alert_id: UUID, alert: Alert) -> AlertOutcome:
+        delivered, error_text = self._send_to_channels(connection, alert)
         store.mark_delivery(connection, alert_id, delivered=delivered, error=error_text)
         return AlertOutcome(alert.kind, alert.job_name, alert_id, delivered, error_text)
 
     def send(self, alert: Alert) -> AlertOutcome | None:
-        """Record and deliver; None when the incident was alerted already."""
-        try:
-            with connect(self.database_url, autocommit=True) as connection:
-                alert_id = store.record(connection, alert)
-                if alert_id is None:
-                    return None
-                return self._deliver(connection, alert_id, alert)
-        except Exception as error:
-            return AlertOutcome(alert.kind, alert.job_name, None, False, safe_error_message(error))
+        """Record and deliver; None when the incident was alerted already. With the database down,
+        deliver without recording (the outcome says so)."""
+        return self.deliver_new([alert])[0]
 
-    def after_run_finished(self, finished: FinishedRun) -> AlertOutcome | None:
-        """Called as a run's log row is finalised: a failure alert at the threshold, a recovery after.
-        Most runs call for nothing and cost no query."""
-        if alert_kind(finished, self.settings.failure_threshold) is None:
-            return None
+    def deliver_new(self, alerts: Sequence[Alert]) -> list[AlertOutcome | None]:
+        """Record each alert once per incident and deliver the ones that are new (None for a repeat)."""
         try:
             with connect(self.database_url, autocommit=True) as connection:
-                last_success = store.last_success_at(connection, finished.job_name)
+                outcomes: list[AlertOutcome | None] = []
+                for alert in alerts:
+                    enriched = self._with_log_details(connection, alert)
+                    alert_id = store.record(connection, enriched)
+                    outcomes.append(None if alert_id is None else self._deliver(connection, alert_id, enriched))
+                return outcomes
+        except DatabaseUnavailable as error:
+            return [self._deliver_unrecorded(alert, f"not recorded ({error})") for alert in alerts]
         except Exception as error:
-            return AlertOutcome("after_run_finished", finished.job_name, None, False, safe_error_message(error))
-        alert = alert_for_finished_run(
-            finished,
-            threshold=self.settings.failure_threshold,
-            last_success_at=last_success,
-            webserver_base_url=self.settings.webserver_base_url,
-        )
-        return self.send(alert) if alert is not None else None
+            return [
+                AlertOutcome(alert.kind, alert.job_name, None, False, safe_error_message(error)) for alert in alerts
+            ]
+
+    def _deliver_unrecorded(self, alert: Alert, reason: str) -> AlertOutcome:
+        payload = dict(alert.payload)
+        if alert.kind == CONSECUTIVE_FAILURES and not payload.get("error_message"):
+            payload["error_message"] = NO_LOG_ROW_MESSAGE
+        delivered, error = self._send_to_channels(None, dataclasses.replace(alert, payload=payload))
+        return AlertOutcome(alert.kind, alert.job_name, None, delivered, "; ".join(filter(None, [reason, error])))
+
+    @staticmethod
+    def _with_log_details(connection: sa.Connection, alert: Alert) -> Alert:
+        """A failure alert decided from Dagster's run storage, completed from the execution log: the
+        log row, its sanitised error, and the last success when Dagster's history did not reach it."""
+        if alert.kind != CONSECUTIVE_FAILURES or alert.dagster_run_id is None or alert.execution_log_id:
+            return alert
+        row = store.log_row_of_run(connection, alert.dagster_run_id)
+        payload = dict(alert.payload)
+        payload["error_message"] = (row.error_message if row is not None else None) or NO_LOG_ROW_MESSAGE
+        if row is not None:
+            payload["execution_log_id"] = str(row.id)
+        if payload.get("last_success_at") is None:
+            last = store.last_success_at(connection, alert.job_name)
+            payload["last_success_at"] = last.isoformat() if last else None
+        return dataclasses.replace(alert, execution_log_id=row.id if row is not None else None, payload=payload)
 
     def redeliver(self) -> list[AlertOutcome]:
-        """Retry undelivered alerts (for example after Slack was down)."""
+        """Retry the undelivered alerts that are due (capped backoff); mark day-old ones expired."""
         with connect(self.database_url) as connection, connection.begin():
-            return [
-                self._deliver(connection, alert_id, alert)
-                for alert_id, alert in store.claim_undelivered(connection, self.settings.max_delivery_attempts)
-            ]
+            outcomes = [self._deliver(connection, alert_id, alert) for alert_id, alert in store.claim_due(connection)]
+            expired = store.expire_stale(connection)
+        return outcomes + [
+            AlertOutcome("expired", "-", alert_id, False, "undelivered for 24 hours: marked expired")
+            for alert_id in expired
+        ]
+
+    def backlog(self) -> store.DeliveryBacklog:
+        with connect(self.database_url, autocommit=True) as connection:
+            return store.backlog(connection)
 
     # -- watching --------------------------------------------------------------------------------
 
-    def check_long_running(self) -> list[AlertOutcome]:
-        """One alert per log row still `running` after `long_running_minutes`."""
+    def long_running_alerts(self) -> list[Alert]:
+        """One alert per log row still `running` after `long_running_minutes` (reads only)."""
         with connect(self.database_url, autocommit=True) as connection:
             rows = connection.execute(
                 sa.text(
@@ -194,13 +229,13 @@ class AlertService:
             )
             for row in rows
         ]
-        return [outcome for alert in alerts if (outcome := self.send(alert)) is not None]
+        return alerts
 
-    def check_missed_runs(self, watching_since: dt.datetime, windows: dict[str, float]) -> list[AlertOutcome]:
+    def missed_run_alerts(self, watching_since: dt.datetime, windows: dict[str, float]) -> list[Alert]:
         """A job with no success for longer than its window (hours, by job name): one alert per
         incident, and one more when it succeeds again. Without any success, the clock starts at the
-        job's first log row, or when watching started if it never ran at all."""
-        outcomes: list[AlertOutcome] = []
+        job's first log row, or when watching started if it never ran at all. Reads only."""
+        found: list[Alert] = []
         with connect(self.database_url, autocommit=True) as connection:
             for job_name, hours in sorted(windows.items()):
                 state = connection.execute(
@@ -257,5 +292,5 @@ class AlertService:
                     for incident in open_incidents
                     if state.last_success_id is not None
                 ]
-                outcomes += [outcome for alert in alerts if (outcome := self.send(alert)) is not None]
-        return outcomes
+                found += alerts
+        return found

@@ -1,22 +1,31 @@
-"""`ops_alerts`: record an alert once per incident, then its delivery outcome."""
+"""`ops_alerts`: record an alert once per incident, then its delivery outcome; retry with capped
+backoff until delivered, and mark what stayed undelivered for a day as expired (never drop it)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
 
 from reminder_pipeline.core.alerts import Alert
 
+#: Backoff between delivery attempts: 1, 2, 4, ... minutes, at most 30.
+BACKOFF_BASE_SECONDS = 60
+BACKOFF_CAP_SECONDS = 30 * 60
+#: An alert still undelivered this long after it was raised is marked expired (and shown).
+EXPIRE_AFTER = dt.timedelta(hours=24)
+
 
 def record(connection: sa.Connection, alert: Alert) -> UUID | None:
     """The new alert's id, or None when this incident was alerted already (nothing to send)."""
     return connection.execute(
         sa.text(
-            "INSERT INTO public.ops_alerts (kind, job_name, execution_log_id, dagster_run_id, payload, subject_id)"
-            " VALUES (:kind, :job, :log_id, :run_id, CAST(:payload AS jsonb), :subject)"
+            "INSERT INTO public.ops_alerts"
+            " (kind, job_name, execution_log_id, dagster_run_id, payload, subject_id, incident_key)"
+            " VALUES (:kind, :job, :log_id, :run_id, CAST(:payload AS jsonb), :subject, :incident)"
             " ON CONFLICT ON CONSTRAINT ops_alerts_once_per_incident DO NOTHING RETURNING id"
         ),
         {
@@ -26,34 +35,103 @@ def record(connection: sa.Connection, alert: Alert) -> UUID | None:
             "run_id": alert.dagster_run_id,
             "payload": json.dumps(alert.payload, default=str),
             "subject": alert.subject_id,
+            "incident": alert.incident_key,
         },
     ).scalar_one_or_none()
 
 
 def mark_delivery(connection: sa.Connection, alert_id: UUID, *, delivered: bool, error: str | None) -> None:
+    """One attempt more; when it failed, the next is due after the capped exponential backoff."""
     connection.execute(
         sa.text(
             "UPDATE public.ops_alerts SET delivery_attempts = delivery_attempts + 1,"
-            " delivered_at = CASE WHEN :delivered THEN clock_timestamp() END, delivery_error = :error"
+            " delivered_at = CASE WHEN :delivered THEN clock_timestamp() END, delivery_error = :error,"
+            " next_attempt_at = CASE WHEN :delivered THEN NULL ELSE clock_timestamp()"
+            "   + make_interval(secs => least(:cap, :base * power(2, delivery_attempts))) END"
             " WHERE id = :id"
         ),
-        {"id": alert_id, "delivered": delivered, "error": error},
+        {
+            "id": alert_id,
+            "delivered": delivered,
+            "error": error,
+            "base": BACKOFF_BASE_SECONDS,
+            "cap": BACKOFF_CAP_SECONDS,
+        },
     )
 
 
-def claim_undelivered(connection: sa.Connection, max_attempts: int, limit: int = 20) -> list[tuple[UUID, Alert]]:
-    """Undelivered alerts to retry, locked for this transaction; a concurrent retrier skips them."""
+_DUE = (
+    "delivered_at IS NULL AND expired_at IS NULL"
+    " AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())"
+    " AND created_at > clock_timestamp() - make_interval(secs => :expire_seconds)"
+)
+
+
+def claim_due(connection: sa.Connection, limit: int = 20) -> list[tuple[UUID, Alert]]:
+    """Undelivered alerts whose next attempt is due, locked for this transaction; a concurrent
+    retrier skips them."""
     rows = connection.execute(
         sa.text(
-            "SELECT id, kind, job_name, execution_log_id, dagster_run_id, payload, subject_id FROM public.ops_alerts"
-            " WHERE delivered_at IS NULL AND delivery_attempts < :max ORDER BY created_at LIMIT :limit"
-            " FOR UPDATE SKIP LOCKED"
+            "SELECT id, kind, job_name, execution_log_id, dagster_run_id, payload, subject_id, incident_key"
+            f" FROM public.ops_alerts WHERE {_DUE} ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
         ),
-        {"max": max_attempts, "limit": limit},
+        {"limit": limit, "expire_seconds": EXPIRE_AFTER.total_seconds()},
     ).all()
     return [
-        (row.id, Alert(row.kind, row.job_name, row.execution_log_id, row.dagster_run_id, row.payload)) for row in rows
+        (
+            row.id,
+            Alert(
+                row.kind,
+                row.job_name,
+                row.execution_log_id,
+                row.dagster_run_id,
+                row.payload,
+                subject_id=row.subject_id,
+                incident=row.incident_key,
+            ),
+        )
+        for row in rows
     ]
+
+
+def expire_stale(connection: sa.Connection) -> list[UUID]:
+    """Mark alerts undelivered for longer than :data:`EXPIRE_AFTER` as expired; their ids."""
+    return list(
+        connection.execute(
+            sa.text(
+                "UPDATE public.ops_alerts SET expired_at = clock_timestamp(), next_attempt_at = NULL"
+                " WHERE delivered_at IS NULL AND expired_at IS NULL"
+                " AND created_at <= clock_timestamp() - make_interval(secs => :expire_seconds) RETURNING id"
+            ),
+            {"expire_seconds": EXPIRE_AFTER.total_seconds()},
+        )
+        .scalars()
+        .all()
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryBacklog:
+    """What the redelivery sensor reads (and nothing else): enough to decide whether to launch."""
+
+    due: int
+    to_expire: int
+    #: Changes whenever the backlog does, so a run key derived from it asks for one run per state.
+    fingerprint: str
+
+
+def backlog(connection: sa.Connection) -> DeliveryBacklog:
+    row = connection.execute(
+        sa.text(
+            f"SELECT count(*) FILTER (WHERE {_DUE}) AS due,"
+            " count(*) FILTER (WHERE delivered_at IS NULL AND expired_at IS NULL"
+            "   AND created_at <= clock_timestamp() - make_interval(secs => :expire_seconds)) AS to_expire,"
+            " coalesce(md5(string_agg(id::text || ':' || delivery_attempts, ',' ORDER BY id)), '') AS fingerprint"
+            " FROM public.ops_alerts WHERE delivered_at IS NULL AND expired_at IS NULL"
+        ),
+        {"expire_seconds": EXPIRE_AFTER.total_seconds()},
+    ).one()
+    return DeliveryBacklog(row.due, row.to_expire, row.fingerprint)
 
 
 def last_success_at(connection: sa.Connection, job_name: str) -> dt.datetime | None:
@@ -64,3 +142,14 @@ def last_success_at(connection: sa.Connection, job_name: str) -> dt.datetime | N
         ),
         {"job": job_name},
     ).scalar_one_or_none()
+
+
+def log_row_of_run(connection: sa.Connection, dagster_run_id: str) -> sa.Row | None:
+    """The execution-log row a Dagster run wrote, if it got that far."""
+    return connection.execute(
+        sa.text(
+            "SELECT id, error_message, consecutive_failure_count FROM public.cron_execution_logs"
+            " WHERE dagster_run_id = :run_id ORDER BY started_at DESC LIMIT 1"
+        ),
+        {"run_id": dagster_run_id},
+    ).one_or_none()

@@ -1,19 +1,18 @@
 """What a run reports to operations, and the resource it reports through.
 
 The core knows that alerts exist, not how they are decided or delivered: jobs hand an :class:`Alert`
-(or a finished log row) to the `OpsAlertSink` resource, and the alerting domain provides the real
+to the `OpsAlertSink` resource, and the alerting domain provides the real
 sink. An alert carries reference ids and sanitised messages only, never personal data or secrets.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
 from dagster import ConfigurableResource
-
-from reminder_pipeline.core.execution_log import FinishedRun
 
 #: The kinds `ops_alerts.kind` allows.
 CONSECUTIVE_FAILURES = "consecutive_failures"
@@ -33,6 +32,39 @@ class Alert:
     payload: dict[str, Any] = field(default_factory=dict)
     #: What the incident is about when it is not a log row (a Dynamics sync event, say).
     subject_id: UUID | None = None
+    #: Names the incident when neither a log row nor a subject does (a Dagster run id, say).
+    incident: str | None = None
+
+    @property
+    def incident_key(self) -> str:
+        """Once per (kind, job, incident): the database's unique key makes a repeat a no-op."""
+        if self.incident is not None:
+            return self.incident
+        return f"{self.execution_log_id or ''}/{self.subject_id or ''}"
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-safe, for a run's config (the sensors hand alerts to the delivery job this way)."""
+        return {
+            "kind": self.kind,
+            "job_name": self.job_name,
+            "execution_log_id": str(self.execution_log_id) if self.execution_log_id else None,
+            "dagster_run_id": self.dagster_run_id,
+            "payload": json.loads(json.dumps(self.payload, default=str)),
+            "subject_id": str(self.subject_id) if self.subject_id else None,
+            "incident": self.incident,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Alert:
+        return cls(
+            kind=config["kind"],
+            job_name=config["job_name"],
+            execution_log_id=UUID(config["execution_log_id"]) if config.get("execution_log_id") else None,
+            dagster_run_id=config.get("dagster_run_id"),
+            payload=dict(config.get("payload") or {}),
+            subject_id=UUID(config["subject_id"]) if config.get("subject_id") else None,
+            incident=config.get("incident"),
+        )
 
 
 class Reportable(Protocol):
@@ -56,10 +88,6 @@ class SinkFailed:
 
 class OpsAlertSink(ConfigurableResource):
     """Where runs report to operations. Implementations never raise and bound their own time."""
-
-    def after_run_finished(self, finished: FinishedRun) -> Reportable | None:
-        """A log row was finalised: alert if the policy says so."""
-        raise NotImplementedError("configure the alerting domain's OpsAlerting resource")
 
     def send(self, alert: Alert) -> Reportable | None:
         """Record and deliver an alert a run raised itself; None when the incident was alerted already."""

@@ -59,6 +59,10 @@ def describe(url: str) -> str:
 RUN_APPLICATION_PREFIX = "rp:"
 
 
+#: How often a job's backend checks that its client is still there while a query runs.
+CLIENT_CHECK_MILLISECONDS = 5000
+
+
 def run_application_name(run_id: str) -> str:
     return f"{RUN_APPLICATION_PREFIX}{run_id}"
 
@@ -88,7 +92,10 @@ def create_engine(
         # SET after connecting rather than a startup `options` parameter, which poolers refuse.
         timeouts = (
             f"SET statement_timeout = {current.job_statement_timeout_seconds * 1000};"
-            f" SET lock_timeout = {current.job_lock_timeout_seconds * 1000}"
+            f" SET lock_timeout = {current.job_lock_timeout_seconds * 1000};"
+            # The server notices within seconds that the client died (kill -9) even mid-query, ends
+            # the session and so frees the job's advisory lock (PostgreSQL 14+).
+            f" SET client_connection_check_interval = {CLIENT_CHECK_MILLISECONDS}"
         )
 
         @sa.event.listens_for(engine, "connect")

@@ -174,6 +174,21 @@ def close_abandoned_runs(connection: sa.Connection, job_name: str) -> list[Finis
     return [run for run in closed if run is not None]
 
 
+def close_rows_of_runs(connection: sa.Connection, dagster_run_ids: list[str]) -> list[FinishedRun]:
+    """Close the `running` rows of Dagster runs known to be dead (see the dead-runs job)."""
+    if not dagster_run_ids:
+        return []
+    rows = connection.execute(
+        sa.text(
+            "SELECT id FROM public.cron_execution_logs WHERE status = 'running'"
+            " AND dagster_run_id = ANY(:run_ids) ORDER BY started_at"
+        ),
+        {"run_ids": list(dagster_run_ids)},
+    ).scalars()
+    closed = [finish_failure(connection, row_id, ABANDONED_MESSAGE) for row_id in list(rows)]
+    return [run for run in closed if run is not None]
+
+
 def recent_runs(connection: sa.Connection, job_name: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
     """The newest log rows, for the CLI and the admin API."""
     rows = connection.execute(

@@ -41,13 +41,15 @@ from dagster import (
 from pydantic import PrivateAttr
 
 from reminder_pipeline.core import execution_log
-from reminder_pipeline.core.alerts import OpsAlertSink, Reportable, SinkFailed
 from reminder_pipeline.core.database import require_migrated
 from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
 from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.core.run_config import dated_run_request
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+
+#: Tag of a run that found the lock held and did nothing: it neither ends nor extends a failure streak.
+SKIPPED_TAG = "reminder_pipeline/skipped"
 
 #: Tag that dagster.yaml's run queue limits to one queued run per value: a second guard behind the lock.
 SERIAL_TAG = "reminder_pipeline/serial"
@@ -77,12 +79,10 @@ class JobRunGuard(ConfigurableResource):
     """Holds a job's advisory lock and its execution-log row for the length of one run."""
 
     database: PipelineDatabase
-    alerts: OpsAlertSink
 
     _connection: sa.Connection | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
-    _alert_outcome: Reportable | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["JobRunGuard"]:
@@ -125,7 +125,6 @@ class JobRunGuard(ConfigurableResource):
             details=outcome.details,
         )
         execution_log.release_job_lock(connection, ticket.lock_key)
-        self._after_finish()
         return self._finished
 
     def fail(self, error: BaseException | str) -> execution_log.FinishedRun | None:
@@ -134,22 +133,7 @@ class JobRunGuard(ConfigurableResource):
             return None
         message = error if isinstance(error, str) else execution_log.safe_error_message(error)
         self._finished = execution_log.finish_failure(self._lock_connection(), self._ticket.log_row_id, message)
-        self._after_finish()
         return self._finished
-
-    def _after_finish(self) -> None:
-        """Alerting is isolated: whatever it does, the run keeps its own outcome."""
-        if self._finished is None:
-            return
-        try:
-            self._alert_outcome = self.alerts.after_run_finished(self._finished)
-        except Exception as error:  # belt and braces: sinks turn their failures into answers
-            self._alert_outcome = SinkFailed(execution_log.safe_error_message(error))
-
-    @property
-    def alert_outcome(self) -> Reportable | None:
-        """The alert this run's finalisation sent, if any (for the run's own log)."""
-        return self._alert_outcome
 
     def _require_ticket(self) -> RunTicket:
         if self._ticket is None:
@@ -232,6 +216,8 @@ def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
     with safe_errors():
         ticket = run_guard.begin(spec, context.run_id)
     if ticket is None:
+        # Dagster shows the run as a success; the tag tells the failure sensor it proves nothing.
+        context.instance.add_run_tags(context.run_id, {SKIPPED_TAG: "true"})
         context.log.info(
             f"Skipped: another run of {spec.name} holds advisory lock {spec.lock_key}; "
             "a 'skipped' row was written to cron_execution_logs and nothing else was done."
@@ -249,13 +235,6 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
         f"Log row {finished.row_id if finished else '?'} finalised as success: "
         f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
     )
-    _log_alert(context, run_guard)
-
-
-def _log_alert(context: OpExecutionContext | HookContext, run_guard: JobRunGuard) -> None:
-    if run_guard.alert_outcome is not None:
-        outcome = run_guard.alert_outcome
-        (context.log.info if outcome.sent else context.log.warning)(outcome.describe())
 
 
 @failure_hook(required_resource_keys={"run_guard"})
@@ -269,4 +248,3 @@ def record_failed_step(context: HookContext) -> None:
             f"Log row {finished.row_id} marked failed "
             f"(consecutive failures: {finished.consecutive_failure_count}): {finished.error_message}"
         )
-    _log_alert(context, run_guard)

@@ -1,20 +1,36 @@
-"""Consecutive-failure alerts and recovery, from real failed runs (a database fault, not a mock)
-to a real HTTP server on 127.0.0.1 standing in for Slack."""
+"""Consecutive-failure alerts and recovery, from real failed runs (a database fault, not a mock) in
+a real Dagster instance, decided by the `ops_run_failures` sensor over Dagster's run storage and
+delivered by the `ops_alert_delivery` job to a real HTTP server on 127.0.0.1 standing in for Slack."""
 
 import datetime as dt
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
-from reminder_pipeline.core.execution_log import FinishedRun
+from reminder_pipeline.alerting import sensors
+from reminder_pipeline.alerting.secrets import slack_webhook_url
+from reminder_pipeline.alerting.service import NO_LOG_ROW_MESSAGE
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
+from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import alerting_for, run_assignment_reminders, run_log_text
+from reminder_pipeline_tests.dagster_helpers import alerting_for, run_assignment_reminders, run_log_text, tick
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
+SENSOR = "ops_run_failures"
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
 
 
 @pytest.fixture
@@ -35,22 +51,30 @@ def _alert_rows(db: sa.Connection) -> list[sa.Row]:
     return db.execute(
         sa.text(
             "SELECT kind, execution_log_id, dagster_run_id, payload, delivered_at, delivery_attempts,"
-            " delivery_error FROM public.ops_alerts ORDER BY created_at"
+            " delivery_error, incident_key, next_attempt_at FROM public.ops_alerts ORDER BY created_at"
         )
     ).all()
 
 
+def _headlines(slack: HttpPeer) -> list[str]:
+    return [request.json()["text"].split(" ", 1)[1] for request in slack.requests]
+
+
 def test_two_failed_runs_send_exactly_one_alert_with_the_specified_payload(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
 ) -> None:
     alerting = alerting_for(database_url, slack_webhook_url=slack.url, webserver_base_url="http://127.0.0.1:3000")
     _break(db)
-    first = run_assignment_reminders(database_url, AS_OF, alerting)
+    first = run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    tick(SENSOR, instance, database_url, alerting)
     assert slack.requests == []
-    second = run_assignment_reminders(database_url, AS_OF, alerting)
-    third = run_assignment_reminders(database_url, AS_OF, alerting)
+    second = run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    delivery = tick(SENSOR, instance, database_url, alerting)
+    third = run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    again = tick(SENSOR, instance, database_url, alerting)
 
     assert not (first.success or second.success or third.success)
+    assert [run.success for run in delivery.runs] == [True] and again.runs == []
     assert len(slack.requests) == 1
     message = slack.requests[0].json()
     assert [block["type"] for block in message["blocks"]] == ["header", "section", "context"]
@@ -61,10 +85,11 @@ def test_two_failed_runs_send_exactly_one_alert_with_the_specified_payload(
 
     (alert,) = _alert_rows(db)
     second_row = factories.log_rows(db)[1]
-    assert (alert.kind, alert.execution_log_id, alert.dagster_run_id) == (
+    assert (alert.kind, alert.execution_log_id, alert.dagster_run_id, alert.incident_key) == (
         "consecutive_failures",
         second_row.id,
         second.run_id,
+        f"run:{first.run_id}",
     )
     assert alert.payload["error_message"] == second_row.error_message
     assert alert.payload["consecutive_failure_count"] == 2
@@ -74,19 +99,22 @@ def test_two_failed_runs_send_exactly_one_alert_with_the_specified_payload(
 
 
 def test_fail_fail_success_resets_the_count_and_sends_one_recovery_message(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
 ) -> None:
     alerting = alerting_for(database_url, slack_webhook_url=slack.url)
-    assert run_assignment_reminders(database_url, AS_OF - dt.timedelta(days=1), alerting).success
+    assert run_assignment_reminders(database_url, AS_OF - dt.timedelta(days=1), alerting, instance).success
     _break(db)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    run_assignment_reminders(database_url, AS_OF, alerting)
+    run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    tick(SENSOR, instance, database_url, alerting)
     _repair(db)
-    assert run_assignment_reminders(database_url, AS_OF, alerting).success
-    assert run_assignment_reminders(database_url, AS_OF, alerting).success
+    assert run_assignment_reminders(database_url, AS_OF, alerting, instance).success
+    tick(SENSOR, instance, database_url, alerting)
+    assert run_assignment_reminders(database_url, AS_OF, alerting, instance).success
+    tick(SENSOR, instance, database_url, alerting)
 
     assert [row.consecutive_failure_count for row in factories.log_rows(db)] == [0, 1, 2, 0, 0]
-    assert [request.json()["text"].split(" ", 1)[1] for request in slack.requests] == [
+    assert _headlines(slack) == [
         "assignment_reminders failed 2 times in a row",
         "assignment_reminders recovered after 2 consecutive failures",
     ]
@@ -94,60 +122,168 @@ def test_fail_fail_success_resets_the_count_and_sends_one_recovery_message(
     assert [row.kind for row in _alert_rows(db)] == ["consecutive_failures", "recovered"]
 
 
-def test_a_slack_that_hangs_costs_the_run_at_most_the_timeout(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer
+def test_a_recovery_is_announced_only_for_an_announced_incident(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
+) -> None:
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    _break(db)
+    run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    tick(SENSOR, instance, database_url, alerting)
+    _repair(db)
+    assert run_assignment_reminders(database_url, AS_OF, alerting, instance).success
+    tick(SENSOR, instance, database_url, alerting)
+    assert slack.requests == []
+
+
+def test_runs_that_never_reached_the_database_count_and_alert_once(
+    db: sa.Connection, database_url: str, slack: HttpPeer, instance: DagsterInstance, unused_port: int
+) -> None:
+    """The application database down: runs fail before any log row exists. Dagster's run storage
+    still sees them; the alert goes out through the webhook without the database, then is recorded
+    neither twice nor never: the next tick asks for nothing."""
+    down = f"postgresql://postgres@127.0.0.1:{unused_port}/gone"
+    alerting = alerting_for(down, slack_webhook_url=slack.url)
+    results = [run_assignment_reminders(down, AS_OF, alerting, instance) for _ in range(3)]
+    assert not any(result.success for result in results)
+    delivery = tick(SENSOR, instance, down, alerting)
+    again = tick(SENSOR, instance, down, alerting)
+
+    assert [run.success for run in delivery.runs] == [True] and again.runs == []
+    assert _headlines(slack) == ["assignment_reminders failed 2 times in a row"]
+    assert NO_LOG_ROW_MESSAGE in slack.requests[0].json()["blocks"][1]["text"]["text"]
+    assert "not recorded" in run_log_text(instance, delivery.runs[0].run_id)
+    assert factories.log_rows(db) == []
+
+
+def test_a_delivery_that_could_neither_record_nor_send_fails_and_is_asked_for_again(
+    database_url: str, slack: HttpPeer, instance: DagsterInstance, unused_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Database and Slack both down: the delivery run fails (visible in Dagster), and the sensor asks
+    again after its backoff (shortened here to one second) until a delivery gets through."""
+    down = f"postgresql://postgres@127.0.0.1:{unused_port}/gone"
+    slack.status = 503
+    alerting = alerting_for(down, slack_webhook_url=slack.url)
+    for _ in range(2):
+        run_assignment_reminders(down, AS_OF, alerting, instance)
+    failed = tick(SENSOR, instance, down, alerting)
+    assert [run.success for run in failed.runs] == [False]
+    assert tick(SENSOR, instance, down, alerting).runs == []  # backing off (one minute after the first failure)
+
+    monkeypatch.setattr(sensors, "RETRY_BASE_SECONDS", 1)
+    time.sleep(1.2)
+    slack.status = 200
+    retried = tick(SENSOR, instance, down, alerting)
+    assert [run.success for run in retried.runs] == [True]
+    assert tick(SENSOR, instance, down, alerting).runs == []
+    assert _headlines(slack)[-1] == "assignment_reminders failed 2 times in a row"
+
+
+def test_an_abandoned_run_counts_like_a_failed_one(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
+) -> None:
+    """A run killed with kill -9 is reported failed by ops_dead_runs (see test_dead_runs); here the
+    run before it failed normally: two in a row, one alert."""
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    _break(db)
+    run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    crash = (
+        "import os\n"
+        "from reminder_pipeline.core import execution_log as log\n"
+        "from reminder_pipeline.core.database import create_engine\n"
+        f"c = create_engine({database_url!r}).connect().execution_options(isolation_level='AUTOCOMMIT')\n"
+        f"assert log.try_acquire_job_lock(c, {ASSIGNMENT_REMINDERS.lock_key})\n"
+        "log.start_run(c, 'assignment_reminders')\n"
+        "os._exit(9)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", crash], timeout=60).returncode == 9
+    time.sleep(0.5)
+    _repair(db)
+    assert run_assignment_reminders(database_url, AS_OF, alerting, instance).success
+    assert [row.status for row in factories.log_rows(db)] == ["failed", "failed", "success"]
+    assert [row.consecutive_failure_count for row in factories.log_rows(db)] == [1, 2, 0]
+
+
+def test_a_slack_that_hangs_costs_the_delivery_run_at_most_the_timeout_and_never_the_job(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
 ) -> None:
     slack.delay_seconds = 30
     alerting = alerting_for(database_url, slack_webhook_url=slack.url, timeout_seconds=2)
     _break(db)
+    run_assignment_reminders(database_url, AS_OF, alerting, instance)
     started = time.monotonic()
-    run_assignment_reminders(database_url, AS_OF, alerting)  # count 1: no alert, the same work otherwise
-    without_alert = time.monotonic() - started
+    result = run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    job_seconds = time.monotonic() - started
     started = time.monotonic()
-    result = run_assignment_reminders(database_url, AS_OF, alerting)
-    with_alert = time.monotonic() - started
+    sensor_tick = tick(SENSOR, instance, database_url, alerting, launch=False)
+    tick_seconds = time.monotonic() - started
+    delivery = tick(SENSOR, instance, database_url, alerting)
 
-    assert not result.success  # the run keeps its own status
-    assert with_alert - without_alert < 2 + 2, f"the alert cost {with_alert - without_alert:.1f} s"
-    assert with_alert >= 2  # it really waited for the hanging Slack
-    assert [row.status for row in factories.log_rows(db)] == ["failed", "failed"]
+    assert not result.success and job_seconds < 10  # the job never waits for Slack
+    assert tick_seconds < 5  # evaluating the sensor sends nothing, so it cannot hang on Slack
+    assert sensor_tick.result.run_requests
+    assert [run.success for run in delivery.runs] == [True]
     (alert,) = _alert_rows(db)
     assert alert.delivered_at is None and "timed out" in alert.delivery_error.lower()
     assert slack.url not in alert.delivery_error
 
 
-def test_a_slack_answering_500_is_recorded_undelivered_and_retried_later(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer
+def test_an_undelivered_alert_is_retried_with_backoff_until_delivered(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
 ) -> None:
     slack.status = 500
     alerting = alerting_for(database_url, slack_webhook_url=slack.url)
     _break(db)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    instance = DagsterInstance.ephemeral()
-    result = run_assignment_reminders(database_url, AS_OF, alerting, instance)
-
-    assert not result.success
-    row_2 = factories.log_rows(db)[1]
-    assert (row_2.status, row_2.consecutive_failure_count) == ("failed", 2)
+    for _ in range(2):
+        run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    tick(SENSOR, instance, database_url, alerting)
     (alert,) = _alert_rows(db)
     assert (alert.delivered_at, alert.delivery_attempts, alert.delivery_error) == (
         None,
         1,
         "slack webhook answered HTTP 500",
     )
-    assert "NOT delivered (slack webhook answered HTTP 500)" in run_log_text(instance, result.run_id)
+    assert tick("ops_alert_redelivery", instance, database_url, alerting).runs == []  # next attempt in a minute
+
+    for attempt in range(2, 9):  # Slack stays down for hours: attempts go on, the backoff is capped
+        db.execute(sa.text("UPDATE public.ops_alerts SET next_attempt_at = now() - interval '1 second'"))
+        tick("ops_alert_redelivery", instance, database_url, alerting)
+        (alert,) = _alert_rows(db)
+        assert alert.delivery_attempts == attempt and alert.delivered_at is None
+    waits = db.execute(sa.text("SELECT next_attempt_at - now() FROM public.ops_alerts")).scalar()
+    assert dt.timedelta(minutes=29) < waits <= dt.timedelta(minutes=30)
 
     slack.status = 200
-    outcomes = alerting.redeliver()
-    assert [outcome.sent for outcome in outcomes] == [True]
-    assert alerting.redeliver() == []
-    assert len(slack.requests) == 2
+    db.execute(sa.text("UPDATE public.ops_alerts SET next_attempt_at = now() - interval '1 second'"))
+    tick("ops_alert_redelivery", instance, database_url, alerting)
     assert _alert_rows(db)[0].delivered_at is not None
+    assert tick("ops_alert_redelivery", instance, database_url, alerting).runs == []
+
+
+def test_an_alert_undelivered_for_a_day_is_marked_expired_not_dropped(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
+) -> None:
+    slack.status = 500
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    _break(db)
+    for _ in range(2):
+        run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    tick(SENSOR, instance, database_url, alerting)
+    db.execute(sa.text("UPDATE public.ops_alerts SET created_at = now() - interval '25 hours'"))
+    tick("ops_alert_redelivery", instance, database_url, alerting)
+    expired = db.execute(sa.text("SELECT expired_at, delivered_at FROM public.ops_alerts")).one()
+    assert expired.expired_at is not None and expired.delivered_at is None
 
 
 def test_the_webhook_url_comes_from_supabase_vault_when_there_is_one(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, monkeypatch: pytest.MonkeyPatch
+    db: sa.Connection,
+    database_url: str,
+    overdue: None,
+    slack: HttpPeer,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: DagsterInstance,
+    tmp_path: object,
 ) -> None:
+    monkeypatch.setenv("REMINDER_PIPELINE_HOME", str(tmp_path))
     with HttpPeer() as wrong_slack:
         monkeypatch.setenv("SLACK_WEBHOOK_URL", wrong_slack.url)
         db.execute(sa.text("CREATE SCHEMA vault"))
@@ -160,53 +296,62 @@ def test_the_webhook_url_comes_from_supabase_vault_when_there_is_one(
         )
         alerting = alerting_for(database_url)
         _break(db)
-        run_assignment_reminders(database_url, AS_OF, alerting)
-        instance = DagsterInstance.ephemeral()
-        result = run_assignment_reminders(database_url, AS_OF, alerting, instance)
-
+        for _ in range(2):
+            run_assignment_reminders(database_url, AS_OF, alerting, instance)
+        delivery = tick(SENSOR, instance, database_url, alerting)
         assert len(slack.requests) == 1 and wrong_slack.requests == []
-    logs = run_log_text(instance, result.run_id)
+    logs = run_log_text(instance, delivery.runs[0].run_id)
     assert "consecutive_failures alert" in logs and "delivered" in logs
     assert slack.url not in logs and "127.0.0.1:1/" not in logs
 
 
-def test_without_a_vault_secret_the_environment_is_used(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, monkeypatch: pytest.MonkeyPatch
+def test_with_the_database_down_the_last_webhook_read_from_vault_is_used(
+    db: sa.Connection,
+    database_url: str,
+    slack: HttpPeer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: object,
+    unused_port: int,
 ) -> None:
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.url)
-    alerting = alerting_for(database_url)
-    _break(db)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    assert len(slack.requests) == 1
+    monkeypatch.setenv("REMINDER_PIPELINE_HOME", str(tmp_path))
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    db.execute(sa.text("CREATE SCHEMA vault"))
+    db.execute(
+        sa.text(
+            "CREATE VIEW vault.decrypted_secrets AS SELECT 'slack_alert_webhook_url'::text AS name,"
+            " CAST(:url AS text) AS decrypted_secret"
+        ).bindparams(url=slack.url)
+    )
+    assert slack_webhook_url(db) == slack.url  # read from Vault while it is up, and remembered
+    assert slack_webhook_url(None) == slack.url  # database down: the remembered value
+    cache = next(Path(str(tmp_path)).glob("slack-webhook*"))
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
 
 
-def test_no_channel_configured_is_recorded_not_silent(db: sa.Connection, database_url: str, overdue: None) -> None:
+def test_no_channel_configured_is_recorded_not_silent(
+    db: sa.Connection, database_url: str, overdue: None, instance: DagsterInstance
+) -> None:
     alerting = alerting_for(database_url)
     _break(db)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    run_assignment_reminders(database_url, AS_OF, alerting)
+    for _ in range(2):
+        run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    tick(SENSOR, instance, database_url, alerting)
     (alert,) = _alert_rows(db)
     assert alert.delivered_at is None and "no alert channel configured" in alert.delivery_error
 
 
-def test_a_retried_finalisation_does_not_alert_twice(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer
+def test_a_second_delivery_of_the_same_incident_sends_nothing(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
 ) -> None:
+    """Two daemons, or a UI re-execution of the delivery run: the database's unique key holds."""
     alerting = alerting_for(database_url, slack_webhook_url=slack.url)
     _break(db)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    run_assignment_reminders(database_url, AS_OF, alerting)
-    second = factories.log_rows(db)[1]
-    finished = FinishedRun(
-        second.id,
-        "assignment_reminders",
-        "failed",
-        2,
-        second.error_message,
-        second.dagster_run_id,
-        second.completed_at,
-        1,
-    )
-    assert alerting.after_run_finished(finished) is None
-    assert len(slack.requests) == 1
+    for _ in range(2):
+        run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    preview = tick(SENSOR, instance, database_url, alerting, launch=False)
+    (request,) = preview.result.run_requests or []
+    job = build_defs(database_url, alerting).resolve_job_def(request.job_name)
+    first = job.execute_in_process(run_config=request.run_config, instance=instance)
+    second = job.execute_in_process(run_config=request.run_config, instance=instance)
+    assert first.success and second.success
+    assert len(slack.requests) == 1 and len(_alert_rows(db)) == 1

@@ -1,83 +1,100 @@
+"""The alert policy as plain functions: a job's finished runs (newest first) in, alerts out."""
+
+import dataclasses
 import datetime as dt
-import uuid
 
 import pytest
 
 from reminder_pipeline.alerting.policy import (
     CONSECUTIVE_FAILURES,
     RECOVERED,
-    alert_for_finished_run,
+    RunSummary,
     email_message,
+    run_failure_alerts,
     slack_message,
 )
-from reminder_pipeline.core.execution_log import FinishedRun
 
-ROW = uuid.uuid4()
 LAST_SUCCESS = dt.datetime(2026, 11, 20, 6, 0, 3, tzinfo=dt.UTC)
+ERROR = 'UndefinedTable: relation "public.notifications" does not exist'
 
 
-def _finished(status: str, count: int, previous: int) -> FinishedRun:
-    return FinishedRun(
-        row_id=ROW,
-        job_name="assignment_reminders",
-        status=status,
-        consecutive_failure_count=count,
-        error_message='UndefinedTable: relation "public.notifications" does not exist' if status == "failed" else None,
-        dagster_run_id="run-123",
-        completed_at=dt.datetime(2026, 11, 22, 6, 0, 5, tzinfo=dt.UTC),
-        previous_failure_count=previous,
+def _history(*outcomes: str) -> list[RunSummary]:
+    """Runs newest first: 'F' failed, 'S' succeeded; run ids count up from the oldest."""
+    total = len(outcomes)
+    return [
+        RunSummary(f"run-{total - index}", outcome == "S", LAST_SUCCESS if outcome == "S" else None)
+        for index, outcome in enumerate(outcomes)
+    ]
+
+
+def _alerts(*outcomes: str, announced: bool = True, base_url: str | None = None) -> list:
+    return run_failure_alerts(
+        "assignment_reminders",
+        _history(*outcomes),
+        threshold=2,
+        announced=lambda key: announced,
+        webserver_base_url=base_url,
     )
 
 
-@pytest.mark.parametrize(("count", "alerts"), [(1, False), (2, True), (3, False), (4, False), (10, False)])
-def test_a_failure_alert_exactly_when_the_count_reaches_the_threshold(count: int, alerts: bool) -> None:
-    alert = alert_for_finished_run(_finished("failed", count, count - 1), threshold=2, last_success_at=LAST_SUCCESS)
-    assert (alert is not None) is alerts
+@pytest.mark.parametrize(
+    ("history", "kinds"),
+    [
+        ("F", []),
+        ("FF", [CONSECUTIVE_FAILURES]),
+        ("FFF", [CONSECUTIVE_FAILURES]),
+        ("FFS", [CONSECUTIVE_FAILURES]),
+        ("SFF", [RECOVERED]),
+        ("SF", []),
+        ("SFFF", [RECOVERED]),
+        ("SS", []),
+        ("", []),
+    ],
+)
+def test_alerts_from_a_run_history(history: str, kinds: list[str]) -> None:
+    assert [alert.kind for alert in _alerts(*history)] == kinds
+
+
+def test_one_incident_keeps_its_name_however_long_the_streak_grows() -> None:
+    (at_two,) = _alerts("F", "F", "S")
+    (at_five,) = _alerts("F", "F", "F", "F", "F", "S")
+    assert at_two.incident_key == "run:run-2"  # the first failed run of the streak
+    assert at_five.incident_key == "run:run-2"
+    assert at_five.dagster_run_id == "run-3"  # the run at which the streak reached the threshold
 
 
 def test_the_failure_payload_has_what_on_call_needs() -> None:
-    alert = alert_for_finished_run(
-        _finished("failed", 2, 1),
-        threshold=2,
-        last_success_at=LAST_SUCCESS,
-        webserver_base_url="http://127.0.0.1:3000/",
-    )
-    assert alert is not None and alert.kind == CONSECUTIVE_FAILURES
+    (alert,) = _alerts("F", "F", "S", base_url="http://127.0.0.1:3000/")
     assert alert.payload == {
         "job_name": "assignment_reminders",
-        "execution_log_id": str(ROW),
-        "dagster_run_id": "run-123",
-        "run_url": "http://127.0.0.1:3000/runs/run-123",
-        "last_success_at": "2026-11-20T06:00:03+00:00",
-        "error_message": 'UndefinedTable: relation "public.notifications" does not exist',
+        "dagster_run_id": "run-3",
+        "run_url": "http://127.0.0.1:3000/runs/run-3",
         "consecutive_failure_count": 2,
+        "last_success_at": "2026-11-20T06:00:03+00:00",
     }
 
 
 def test_last_success_is_null_when_the_job_never_succeeded() -> None:
-    alert = alert_for_finished_run(_finished("failed", 2, 1), threshold=2, last_success_at=None)
-    assert alert is not None and alert.payload["last_success_at"] is None
-    assert alert.payload["run_url"] is None
+    (alert,) = _alerts("F", "F")
+    assert alert.payload["last_success_at"] is None and alert.payload["run_url"] is None
     assert slack_message(alert)["blocks"][2]["elements"][0]["text"] == "Last successful run: never"
 
 
-@pytest.mark.parametrize(("previous", "recovers"), [(0, False), (1, False), (2, True), (7, True)])
-def test_a_recovery_message_only_after_an_alerted_incident(previous: int, recovers: bool) -> None:
-    alert = alert_for_finished_run(_finished("success", 0, previous), threshold=2, last_success_at=LAST_SUCCESS)
-    assert (alert is not None) is recovers
-    if alert is not None:
-        assert alert.kind == RECOVERED
-        assert alert.payload["recovered_after_failures"] == previous
-        assert alert.payload["consecutive_failure_count"] == 0
-        assert f"recovered after {previous} consecutive failures" in slack_message(alert)["text"]
+def test_a_recovery_names_the_same_incident_and_only_when_it_was_announced() -> None:
+    (recovered,) = _alerts("S", "F", "F", "F", "S")
+    assert recovered.kind == RECOVERED and recovered.incident_key == "run:run-2"
+    assert recovered.payload["recovered_after_failures"] == 3
+    assert "recovered after 3 consecutive failures" in slack_message(recovered)["text"]
+    assert _alerts("S", "F", "F", announced=False) == []
+
+
+def _with_error(alert):  # what the delivery job adds from the execution log
+    return dataclasses.replace(alert, payload={**alert.payload, "error_message": ERROR, "execution_log_id": "row-1"})
 
 
 def test_the_slack_message_is_block_kit_header_section_context() -> None:
-    alert = alert_for_finished_run(
-        _finished("failed", 2, 1), threshold=2, last_success_at=LAST_SUCCESS, webserver_base_url="http://ui"
-    )
-    assert alert is not None
-    message = slack_message(alert)
+    (alert,) = _alerts("F", "F", "S", base_url="http://ui")
+    message = slack_message(_with_error(alert))
     header, section, context = message["blocks"]
     assert header == {
         "type": "header",
@@ -90,8 +107,8 @@ def test_the_slack_message_is_block_kit_header_section_context() -> None:
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
     assert "*Error:* UndefinedTable" in section["text"]["text"]
     assert "*Consecutive failures:* 2" in section["text"]["text"]
-    assert f"`{ROW}`" in section["text"]["text"]
-    assert "<http://ui/runs/run-123|run-123>" in section["text"]["text"]
+    assert "`row-1`" in section["text"]["text"]
+    assert "<http://ui/runs/run-3|run-3>" in section["text"]["text"]
     assert context == {
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": "Last successful run: 2026-11-20T06:00:03+00:00"}],
@@ -100,8 +117,7 @@ def test_the_slack_message_is_block_kit_header_section_context() -> None:
 
 
 def test_the_email_says_the_same_in_plain_text() -> None:
-    alert = alert_for_finished_run(_finished("failed", 2, 1), threshold=2, last_success_at=None)
-    assert alert is not None
-    subject, body = email_message(alert)
+    (alert,) = _alerts("F", "F")
+    subject, body = email_message(_with_error(alert))
     assert subject == "assignment_reminders failed 2 times in a row"
     assert "Error: UndefinedTable" in body and "Last successful run: never" in body and "*" not in body

@@ -62,7 +62,12 @@ def test_admins_read_the_execution_log(db: sa.Connection, people: dict) -> None:
 def test_only_admins_read_operations_alerts_and_only_the_service_role_writes_them(
     db: sa.Connection, people: dict
 ) -> None:
-    db.execute(sa.text("INSERT INTO public.ops_alerts (kind, job_name, payload) VALUES ('missed_run', 'j', '{}')"))
+    db.execute(
+        sa.text(
+            "INSERT INTO public.ops_alerts (kind, job_name, payload, incident_key)"
+            " VALUES ('missed_run', 'j', '{}', 'i')"
+        )
+    )
     with acting_as(db, "authenticated", _claims(people["admin"], role="admin")):
         assert _count(db, "ops_alerts") == 1
     for who in ("coordinator", "mentor"):
