@@ -11,6 +11,7 @@ would be gone after the first op). The log row is finalised whatever happens:
   connection, which releases the lock even if no op got to do it.
 """
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from dagster import (
     ConfigurableResource,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     Definitions,
     HookContext,
@@ -41,12 +44,15 @@ from dagster import (
 from pydantic import PrivateAttr
 
 from reminder_pipeline.core import execution_log
-from reminder_pipeline.core.database import require_migrated
+from reminder_pipeline.core.database import connect, require_migrated, run_application_name
 from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
 from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.core.run_config import dated_run_request
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+
+#: How often a run checks whether it was asked to terminate.
+TERMINATE_POLL_SECONDS = 2.0
 
 #: Tag of a run that found the lock held and did nothing: it neither ends nor extends a failure streak.
 SKIPPED_TAG = "reminder_pipeline/skipped"
@@ -86,10 +92,43 @@ class JobRunGuard(ConfigurableResource):
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["JobRunGuard"]:
+        stop = threading.Event()
+        watchdog = None
+        if context.instance is not None and context.run_id is not None:
+            watchdog = threading.Thread(
+                target=self._cancel_queries_on_terminate,
+                args=(context.instance, context.run_id, stop),
+                name="terminate-watchdog",
+                daemon=True,
+            )
+            watchdog.start()
         try:
             yield self
         finally:
+            stop.set()
+            if watchdog is not None:
+                watchdog.join(timeout=10)
             self._teardown()
+
+    def _cancel_queries_on_terminate(self, instance: DagsterInstance, run_id: str, stop: threading.Event) -> None:
+        """Terminate in the UI marks the run CANCELING, but a run blocked inside a query cannot see
+        the interrupt until the query returns. This thread cancels the run's queries (every session
+        named `rp:<run id>`), so the op fails at once, the log row is closed and the lock released."""
+        while not stop.wait(TERMINATE_POLL_SECONDS):
+            try:
+                run = instance.get_run_by_id(run_id)
+                if run is None or run.status not in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED):
+                    continue
+                with connect(self.database.url(), autocommit=True) as connection:
+                    connection.execute(
+                        sa.text(
+                            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                            " WHERE application_name = :name AND pid <> pg_backend_pid() AND state = 'active'"
+                        ),
+                        {"name": run_application_name(run_id)},
+                    )
+            except Exception:  # the watchdog must never take the run down; it tries again next poll
+                continue
 
     def _lock_connection(self) -> sa.Connection:
         if self._connection is None:

@@ -3,8 +3,6 @@ a real Dagster instance, decided by the `ops_run_failures` sensor over Dagster's
 delivered by the `ops_alert_delivery` job to a real HTTP server on 127.0.0.1 standing in for Slack."""
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,6 @@ from dagster import DagsterInstance
 from reminder_pipeline.alerting import sensors
 from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.alerting.service import NO_LOG_ROW_MESSAGE
-from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import alerting_for, run_assignment_reminders, run_log_text, tick
@@ -176,31 +173,6 @@ def test_a_delivery_that_could_neither_record_nor_send_fails_and_is_asked_for_ag
     assert [run.success for run in retried.runs] == [True]
     assert tick(SENSOR, instance, down, alerting).runs == []
     assert _headlines(slack)[-1] == "assignment_reminders failed 2 times in a row"
-
-
-def test_an_abandoned_run_counts_like_a_failed_one(
-    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
-) -> None:
-    """A run killed with kill -9 is reported failed by ops_dead_runs (see test_dead_runs); here the
-    run before it failed normally: two in a row, one alert."""
-    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
-    _break(db)
-    run_assignment_reminders(database_url, AS_OF, alerting, instance)
-    crash = (
-        "import os\n"
-        "from reminder_pipeline.core import execution_log as log\n"
-        "from reminder_pipeline.core.database import create_engine\n"
-        f"c = create_engine({database_url!r}).connect().execution_options(isolation_level='AUTOCOMMIT')\n"
-        f"assert log.try_acquire_job_lock(c, {ASSIGNMENT_REMINDERS.lock_key})\n"
-        "log.start_run(c, 'assignment_reminders')\n"
-        "os._exit(9)\n"
-    )
-    assert subprocess.run([sys.executable, "-c", crash], timeout=60).returncode == 9
-    time.sleep(0.5)
-    _repair(db)
-    assert run_assignment_reminders(database_url, AS_OF, alerting, instance).success
-    assert [row.status for row in factories.log_rows(db)] == ["failed", "failed", "success"]
-    assert [row.consecutive_failure_count for row in factories.log_rows(db)] == [1, 2, 0]
 
 
 def test_a_slack_that_hangs_costs_the_delivery_run_at_most_the_timeout_and_never_the_job(

@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from dagster import DagsterInstance
 
 from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.core import execution_log
@@ -291,3 +292,34 @@ def test_a_run_blocked_by_a_table_lock_fails_at_the_lock_timeout_and_names_its_b
     (row,) = factories.log_rows(db)
     assert row.status == "failed" and "LockNotAvailable" in row.error_message
     assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == 0
+
+
+def test_terminate_stops_a_run_blocked_in_a_query_within_seconds(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    """Terminate marks the run CANCELING; the run's watchdog cancels its blocked query, so the log
+    row is closed as failed and the lock released, long before the lock timeout (120 s)."""
+    with DagsterInstance.ephemeral() as instance, connect(database_url) as blocker:
+        blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(run_assignment_reminders, database_url, AS_OF, None, instance)
+            while (
+                not (started := instance.get_runs())
+                or not db.execute(
+                    sa.text(
+                        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'rp:%'"
+                    )
+                ).first()
+            ):
+                assert not running.done(), "the run ended before it blocked"
+                time.sleep(0.1)
+            terminated_at = time.monotonic()
+            instance.report_run_canceling(started[0])
+            result = running.result(timeout=60)
+            stopped_after = time.monotonic() - terminated_at
+        blocker.execute(sa.text("ROLLBACK"))
+    assert not result.success and stopped_after < 30
+    (row,) = factories.log_rows(db)
+    assert row.status == "failed" and "QueryCanceled" in row.error_message
+    assert execution_log.try_acquire_job_lock(db, ASSIGNMENT_REMINDERS.lock_key)
+    execution_log.release_job_lock(db, ASSIGNMENT_REMINDERS.lock_key)
