@@ -7,14 +7,14 @@ beside the job and the job in its domain's definitions.
 
 from __future__ import annotations
 
-from dagster import Definitions, JobDefinition, mem_io_manager
+from dagster import Definitions, JobDefinition
 
 from reminder_pipeline.alerting.definitions import alerting_definitions
 from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.assignments import definitions as assignments
 from reminder_pipeline.certifications import definitions as certifications
 from reminder_pipeline.certifications.jobs import DynamicsPortal
-from reminder_pipeline.core.guarded_run import JobRunGuard
+from reminder_pipeline.core.guarded_run import JobRunGuard, run_memory_io_manager
 from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
 
@@ -40,8 +40,9 @@ def build_defs(
             "ops_alerting": alerting,
             "dynamics_portal": dynamics or DynamicsPortal(),
             "run_guard": JobRunGuard(database=database),
-            # Jobs run in one process (in_process_executor); outputs stay in memory, not pickled to disk.
-            "io_manager": mem_io_manager,
+            # Jobs run in one process (in_process_executor); outputs stay in memory, not pickled to
+            # disk, and a partial re-execution is refused with instructions.
+            "io_manager": run_memory_io_manager,
         }
     )
     return Definitions.merge(_domains(), alerting_definitions(JOB_SPECS), resources)

@@ -28,6 +28,8 @@ from dagster import (
     Definitions,
     HookContext,
     InitResourceContext,
+    InMemoryIOManager,
+    InputContext,
     JobDefinition,
     OpExecutionContext,
     Out,
@@ -37,6 +39,7 @@ from dagster import (
     ScheduleEvaluationContext,
     failure_hook,
     in_process_executor,
+    io_manager,
     job,
     op,
     schedule,
@@ -287,3 +290,30 @@ def record_failed_step(context: HookContext) -> None:
             f"Log row {finished.row_id} marked failed "
             f"(consecutive failures: {finished.consecutive_failure_count}): {finished.error_message}"
         )
+
+
+class PartialReexecutionRefused(ReminderPipelineError):
+    """A re-execution that would skip the lock-and-log step cannot run safely."""
+
+
+REEXECUTION_MESSAGE = (
+    "re-executing part of a lock-and-log job is refused: the lock and the log row belong to the step"
+    " that would be skipped. Launch the whole job again instead (Launchpad, 'Re-execute all', or"
+    " `reminder-pipeline run <job>`): nothing that was already sent is sent twice"
+)
+
+
+class RunMemoryIOManager(InMemoryIOManager):
+    """Outputs stay in memory (one process per run); an input from another run, which is what
+    "Re-execute from failure" asks for, is refused with a message that says what to do instead."""
+
+    def load_input(self, context: InputContext) -> object:
+        try:
+            return super().load_input(context)
+        except KeyError:
+            raise PartialReexecutionRefused(REEXECUTION_MESSAGE) from None
+
+
+@io_manager(description="In-memory outputs; a partial re-execution is refused with instructions.")
+def run_memory_io_manager() -> RunMemoryIOManager:
+    return RunMemoryIOManager()

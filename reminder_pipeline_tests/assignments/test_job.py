@@ -6,12 +6,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance
+from dagster import DagsterInstance, ReexecutionOptions, build_reconstructable_job, execute_job
 
-from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS, run_config_for
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.seed import seed
@@ -323,3 +324,34 @@ def test_terminate_stops_a_run_blocked_in_a_query_within_seconds(
     assert row.status == "failed" and "QueryCanceled" in row.error_message
     assert execution_log.try_acquire_job_lock(db, ASSIGNMENT_REMINDERS.lock_key)
     execution_log.release_job_lock(db, ASSIGNMENT_REMINDERS.lock_key)
+
+
+def test_reexecution_from_failure_is_refused_with_instructions_and_counts_as_a_failure(
+    db: sa.Connection, database_url: str, overdue: dict, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What "Re-execute from failure" in the UI does: a new run of the failed steps only, which would
+    skip the lock. It fails with a message saying what to do; "Re-execute all" works."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", ("assignment_reminders",))
+    config = run_config_for(AS_OF)
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        db.execute(sa.text("ALTER TABLE public.notifications RENAME TO notifications_moved"))
+        with execute_job(job, instance, run_config=config) as failed:
+            assert not failed.success
+        db.execute(sa.text("ALTER TABLE public.notifications_moved RENAME TO notifications"))
+
+        from_failure = ReexecutionOptions.from_failure(failed.run_id, instance)
+        with execute_job(job, instance, reexecution_options=from_failure) as partial:
+            assert not partial.success
+            assert instance.get_run_by_id(partial.run_id).parent_run_id == failed.run_id
+        failures = [
+            event.dagster_event.step_failure_data.error
+            for event in instance.all_logs(partial.run_id)
+            if event.dagster_event is not None and event.dagster_event.is_step_failure
+        ]
+        assert failures and all("Launch the whole job again" in error.to_string() for error in failures)
+        every_step = ReexecutionOptions(parent_run_id=failed.run_id)
+        with execute_job(job, instance, reexecution_options=every_step) as whole:
+            assert whole.success
+    assert [row.status for row in factories.log_rows(db)] == ["failed", "success"]
+    assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == 3
