@@ -154,11 +154,23 @@ def logs(job: str | None, limit: int) -> None:
 def _print_logs(url: str, job: str | None, limit: int) -> None:
     import pandas as pd
 
+    from reminder_pipeline.alerting.store import undelivered_alerts
     from reminder_pipeline.core.execution_log import recent_runs
 
     with connect(url, autocommit=True) as connection:
         require_migrated(connection)
         rows = recent_runs(connection, job, limit)
+        alerts = undelivered_alerts(connection, job)
+    if alerts:
+        # Alerts that have not reached anyone yet come first: on-call must see them here.
+        click.echo(f"UNDELIVERED OPERATIONS ALERTS: {len(alerts)}")
+        for alert in alerts:
+            state = f"EXPIRED {alert.expired_at:%Y-%m-%d %H:%M}" if alert.expired_at else "retrying"
+            click.echo(
+                f"  {alert.created_at:%Y-%m-%d %H:%M%z} {alert.kind} {alert.job_name} {alert.id}"
+                f" ({alert.delivery_attempts} attempt(s), {state}): {alert.delivery_error or ''}"
+            )
+        click.echo("")
     if not rows:
         click.echo("no execution log rows yet")
         return

@@ -154,3 +154,28 @@ def test_logs_filter_accepts_every_scheduled_job(
     code, output = _invoke("logs", "--job", "certification_reminders")
     assert code == 0 and "certification_reminders skipped" in output
     assert _invoke("logs", "--job", "nope")[0] == 2
+
+
+@pytest.mark.database
+def test_logs_shows_undelivered_and_expired_alerts_first(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: sa.Connection
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    db.execute(
+        sa.text(
+            "INSERT INTO public.ops_alerts (kind, job_name, payload, incident_key, delivery_attempts, delivery_error,"
+            " expired_at, created_at) VALUES"
+            " ('consecutive_failures', 'assignment_reminders', '{}', 'a', 9, 'slack webhook answered HTTP 500',"
+            "  now(), now() - interval '25 hours'),"
+            " ('missed_run', 'dynamics_sync', '{}', 'b', 1, 'slack webhook: ReadTimeout', NULL, now()),"
+            " ('long_running', 'dynamics_sync', '{}', 'c', 1, NULL, NULL, now())"
+        )
+    )
+    db.execute(sa.text("UPDATE public.ops_alerts SET delivered_at = now() WHERE incident_key = 'c'"))
+    code, output = _invoke("logs")
+    assert code == 0
+    lines = output.splitlines()
+    assert lines[0] == "UNDELIVERED OPERATIONS ALERTS: 2"
+    assert "EXPIRED" in output and "consecutive_failures assignment_reminders" in output
+    assert "missed_run dynamics_sync" in output and "retrying" in output
+    assert "long_running" not in output

@@ -134,6 +134,18 @@ def backlog(connection: sa.Connection) -> DeliveryBacklog:
     return DeliveryBacklog(row.due, row.to_expire, row.fingerprint)
 
 
+def undelivered_alerts(connection: sa.Connection, job_name: str | None = None, limit: int = 50) -> list[sa.Row]:
+    """Alerts not delivered yet, expired ones included, newest first: what `logs` shows on-call."""
+    return connection.execute(
+        sa.text(
+            "SELECT id, kind, job_name, created_at, delivery_attempts, delivery_error, expired_at"
+            " FROM public.ops_alerts WHERE delivered_at IS NULL"
+            " AND (CAST(:job AS text) IS NULL OR job_name = :job) ORDER BY created_at DESC LIMIT :limit"
+        ),
+        {"job": job_name, "limit": limit},
+    ).all()
+
+
 def last_success_at(connection: sa.Connection, job_name: str) -> dt.datetime | None:
     return connection.execute(
         sa.text(
