@@ -73,7 +73,13 @@ def seeded(db: sa.Connection) -> dict:
         ),
         {"m": mentor},
     ).scalar_one()
-    return {"assignment_id": assignment, "mentor_id": mentor, "job_name": "assignment_reminders", "event_id": event}
+    return {
+        "assignment_id": assignment,
+        "mentor_id": mentor,
+        "job_name": "assignment_reminders",
+        "event_id": event,
+        "run_id": "00000000-0000-0000-0000-000000000000",
+    }
 
 
 @pytest.mark.database
@@ -92,7 +98,7 @@ def test_every_sql_block_runs_on_the_current_schema(db: sa.Connection, seeded: d
 
 @pytest.mark.database
 def test_the_release_snippet_really_frees_a_stuck_lock(db: sa.Connection, database_url: str) -> None:
-    (release,) = [sql for _, sql in SQL_BLOCKS if "pg_terminate_backend" in sql]
+    (release,) = [sql for _, sql in SQL_BLOCKS if "pg_terminate_backend" in sql and "pg_locks" in sql]
     with connect(database_url, autocommit=True) as hung_run:
         assert execution_log.try_acquire_job_lock(hung_run, ASSIGNMENT_REMINDERS.lock_key)
         (row,) = db.execute(sa.text(release)).all()
@@ -102,6 +108,26 @@ def test_the_release_snippet_really_frees_a_stuck_lock(db: sa.Connection, databa
         assert time.monotonic() < deadline
         time.sleep(0.05)
     execution_log.release_job_lock(db, ASSIGNMENT_REMINDERS.lock_key)
+
+
+@pytest.mark.database
+def test_the_end_a_runs_sessions_snippet_ends_exactly_that_run(db: sa.Connection, database_url: str) -> None:
+    (snippet,) = [sql for _, sql in SQL_BLOCKS if "pg_terminate_backend" in sql and "application_name" in sql]
+    run_id = "5f0c3a52-0000-4000-8000-000000000001"
+    engine = sa.create_engine(
+        str(sa.engine.make_url(database_url).set(drivername="postgresql+psycopg2")),
+        connect_args={"application_name": f"rp:{run_id}"},
+    )
+    try:
+        with engine.connect() as hung, connect(database_url) as other:
+            hung.execute(sa.text("SELECT 1"))
+            (row,) = db.execute(sa.text(snippet), {"run_id": run_id}).all()
+            assert row.terminated
+            with pytest.raises(sa.exc.OperationalError):
+                hung.execute(sa.text("SELECT 1"))
+            assert other.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
 
 
 def _command_lines(program: str) -> list[str]:

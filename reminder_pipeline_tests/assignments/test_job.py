@@ -288,6 +288,7 @@ def test_a_run_blocked_by_a_table_lock_fails_at_the_lock_timeout_and_names_its_b
             result = running.result(timeout=60)
             elapsed = time.monotonic() - started
         blocker.execute(sa.text("ROLLBACK"))
+    print(f"measured: a run blocked by a table lock failed {elapsed:.1f} s after it started (lock timeout 3 s)")
     assert not result.success and elapsed < 30
     assert [row.application_name for row in waiting] == [f"rp:{result.run_id}"]
     (row,) = factories.log_rows(db)
@@ -319,6 +320,7 @@ def test_terminate_stops_a_run_blocked_in_a_query_within_seconds(
             result = running.result(timeout=60)
             stopped_after = time.monotonic() - terminated_at
         blocker.execute(sa.text("ROLLBACK"))
+    print(f"measured: a run blocked in a query stopped {stopped_after:.1f} s after Terminate")
     assert not result.success and stopped_after < 30
     (row,) = factories.log_rows(db)
     assert row.status == "failed" and "QueryCanceled" in row.error_message

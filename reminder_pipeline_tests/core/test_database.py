@@ -119,7 +119,9 @@ def test_a_server_that_never_answers_is_an_error_within_the_connect_timeout(
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable) as caught, connect(f"postgresql://u:secret@127.0.0.1:{silent_server}/app"):
         pass
-    assert time.monotonic() - started < 10
+    waited = time.monotonic() - started
+    print(f"measured: a silent server refused after {waited:.1f} s (connect timeout 2 s)")
+    assert waited < 10
     assert "secret" not in str(caught.value) and "timeout" in str(caught.value).lower()
 
 
