@@ -59,7 +59,8 @@ def main() -> None:
                 time.sleep(1)
         client = DagsterGraphQLClient("127.0.0.1", port_number=PORT, timeout=60)
         engine = sa.create_engine(sqlalchemy_url(url))
-        with engine.connect() as blocker, engine.connect() as watch:
+        # The watcher reads in autocommit: pg_stat_activity is a snapshot for a whole transaction.
+        with engine.connect() as blocker, engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watch:
             blocker.execute(sa.text("LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
             run = subprocess.Popen(
                 [*cli, "run", "assignment-reminders"],
@@ -87,7 +88,7 @@ def main() -> None:
             if status in ("SUCCESS", "FAILURE", "CANCELED"):
                 break
             time.sleep(2)
-        print("| seconds after kill -9 | UI launch status |")
+        print("| seconds after kill -9 | UI launch status |", flush=True)
         print("| --- | --- |")
         for seconds, status in seen:
             print(f"| {seconds:.0f} | {status} |")

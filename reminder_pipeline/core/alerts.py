@@ -75,17 +75,6 @@ class Reportable(Protocol):
     def describe(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class SinkFailed:
-    """A sink that raised anyway: reported, never allowed to change the run."""
-
-    error: str
-    sent: bool = False
-
-    def describe(self) -> str:
-        return f"operations alert sink failed: {self.error}"
-
-
 class OpsAlertSink(ConfigurableResource):
     """Where runs report to operations. Implementations never raise and bound their own time."""
 
