@@ -53,7 +53,10 @@ def deliver_alerts(context: OpExecutionContext, config: AlertDeliveryConfig, ops
             "alerts_requested": len(alerts),
             "already_alerted": sum(outcome is None for outcome in outcomes),
             "delivered": sum(bool(outcome and outcome.sent) for outcome in [*outcomes, *retried]),
-            "undelivered": sum(bool(outcome and not outcome.sent) for outcome in [*outcomes, *retried]),
+            "undelivered": sum(
+                bool(outcome and not outcome.sent and outcome.kind != "expired") for outcome in [*outcomes, *retried]
+            ),
+            "expired": sum(outcome.kind == "expired" for outcome in retried),
             "incidents": MetadataValue.json([alert_tag(alert) for alert in alerts]),
         }
     )

@@ -37,6 +37,7 @@ from reminder_pipeline.alerting.jobs import (
 )
 from reminder_pipeline.alerting.policy import RunSummary, run_failure_alerts
 from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.core import settings
 from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, Alert
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import DatabaseUnavailable
@@ -49,8 +50,6 @@ CHECK_INTERVAL_SECONDS = 300
 FAST_CHECK_INTERVAL_SECONDS = 60
 #: How many finished runs of a job the failure sensor reads (newest first).
 HISTORY = 50
-#: A STARTED run younger than this may not have opened its database session yet.
-DEAD_RUN_GRACE = dt.timedelta(minutes=2)
 #: With the application database unreachable, liveness cannot be read: a run STARTED this long ago
 #: has certainly failed on its own database (connect timeout, keepalives) or is dead.
 DEAD_RUN_GRACE_WITHOUT_DATABASE = dt.timedelta(minutes=10)
@@ -221,7 +220,9 @@ def dead_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
         def age(record: object) -> dt.timedelta:
             return now - dt.datetime.fromtimestamp(record.start_time, dt.UTC)  # type: ignore[attr-defined]
 
-        candidates = [record for record in started if age(record) > DEAD_RUN_GRACE]
+        # A STARTED run younger than the grace period may not have opened its database session yet.
+        grace = dt.timedelta(seconds=settings.load().dead_run_grace_seconds)
+        candidates = [record for record in started if age(record) > grace]
         if not candidates:
             return SensorResult(skip_reason=SkipReason(f"{len(started)} run(s) started, none suspect"))
         try:

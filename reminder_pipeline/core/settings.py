@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         default=120, ge=0, le=86400, description="A job's wait for a table or row lock ends after this long (0: never)."
     )
 
+    dead_run_grace_seconds: int = Field(
+        default=120, ge=5, le=3600, description="A STARTED run without a database session this long is dead."
+    )
+
     # -- operations alerts ---------------------------------------------------------------------
     slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook (else Vault).")
     slack_bot_token: SecretStr | None = Field(

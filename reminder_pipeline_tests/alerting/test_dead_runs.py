@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, DagsterRunStatus
+from dagster_graphql import DagsterGraphQLClient
 
-from reminder_pipeline.alerting import sensors
 from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import alerting_for, run_assignment_reminders, tick
 from reminder_pipeline_tests.http_peers import HttpPeer
-from reminder_pipeline_tests.ui_process import ui_environment
+from reminder_pipeline_tests.ui_process import running_ui, ui_environment
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
@@ -96,7 +96,8 @@ def test_a_killed_terminal_run_is_failed_within_minutes_and_counts_toward_the_al
         young = tick("ops_dead_runs", instance, database_url)
         assert young.runs == [] and "none suspect" in (young.skip_message or "")  # within the grace period
 
-        monkeypatch.setattr(sensors, "DEAD_RUN_GRACE", dt.timedelta(0))  # instead of waiting two minutes
+        monkeypatch.setenv("DEAD_RUN_GRACE_SECONDS", "5")  # instead of waiting two minutes
+        time.sleep(5)
         janitor = tick("ops_dead_runs", instance, database_url)
         assert [run.success for run in janitor.runs] == [True]
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
@@ -123,15 +124,55 @@ def test_a_live_run_is_never_reported_dead(
 ) -> None:
     """However old a run is, a database session named after it means it is alive: here a real run
     blocked on a table lock, evaluated with no grace period at all."""
-    monkeypatch.setattr(sensors, "DEAD_RUN_GRACE", dt.timedelta(0))
+    monkeypatch.setenv("DEAD_RUN_GRACE_SECONDS", "5")
     factories.assignment(db, factories.mentor(db, factories.coordinator(db)), assigned_on=dt.date(2026, 10, 1))
     with DagsterInstance.ephemeral() as instance, connect(database_url) as blocker:
         blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(run_assignment_reminders, database_url, AS_OF, None, instance)
             run_id = _waiting_run(db, time.monotonic() + 60)
+            time.sleep(5.5)  # older than the grace period
             assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
             evaluated = tick("ops_dead_runs", instance, database_url)
             blocker.execute(sa.text("ROLLBACK"))
             assert running.result(timeout=60).success
     assert evaluated.runs == [] and "all alive" in (evaluated.skip_message or "")
+
+
+def test_after_kill_9_a_ui_launch_of_the_same_job_succeeds_within_six_minutes(
+    db: sa.Connection, database_url: str, server_url: str, tmp_path: Path
+) -> None:
+    """The acceptance test, with everything as deployed: `dagster dev` (daemon, sensors, run queue
+    with its one-run-per-job limit), a terminal run killed while it waits on a table lock, and a
+    launch through the UI's GraphQL API right after. Only the grace period is shortened (10 s)."""
+    factories.assignment(db, factories.mentor(db, factories.coordinator(db)), assigned_on=dt.date(2026, 10, 1))
+    cli = [sys.executable, "-m", "reminder_pipeline.cli"]
+    with ui_environment(database_url, server_url, tmp_path) as env:
+        env["DEAD_RUN_GRACE_SECONDS"] = "10"
+        with running_ui(cli, env, tmp_path, tmp_path / "ui.log") as (_base, port):
+            client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+            with connect(database_url) as blocker:
+                blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
+                process = subprocess.Popen(
+                    [*cli, "run", "assignment-reminders", "--as-of", AS_OF.isoformat()],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                dead_run = _waiting_run(db, time.monotonic() + 120)
+                os.killpg(process.pid, signal.SIGKILL)
+                killed_at = time.monotonic()
+                process.wait(30)
+                blocker.execute(sa.text("ROLLBACK"))
+            launched = client.submit_job_execution(
+                "assignment_reminders", run_config={"ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22"}}}}
+            )
+            while (status := client.get_run_status(launched).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
+                assert time.monotonic() - killed_at < 360, f"the UI launch is still {status} six minutes after kill -9"
+                time.sleep(2)
+            recovered_after = time.monotonic() - killed_at
+            dead_status = client.get_run_status(dead_run).value
+    print(f"measured: UI launch succeeded {recovered_after:.0f} s after kill -9 (dead-run grace 10 s)")
+    assert status == "SUCCESS" and dead_status == "FAILURE"
+    assert [row.status for row in factories.log_rows(db)] == ["failed", "success"]
