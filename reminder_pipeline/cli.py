@@ -284,6 +284,36 @@ def dagster_cli(dagster_args: tuple[str, ...]) -> None:
 
 
 @main.command()
+@_friendly_errors
+def schedules() -> None:
+    """Every schedule with the state the UI shows (RUNNING or STOPPED).
+
+    `dagster schedule list` matches stored states by code-location origin, which differs between
+    `dagster dev` and the CLI, so it can show a schedule stopped in the UI as RUNNING; this command
+    reads each schedule's state by name from the instance, whoever set it.
+    """
+    from dagster import DagsterInstance
+
+    from reminder_pipeline.core.instance import prepare_dagster_home
+    from reminder_pipeline.definitions import defs
+
+    url = _database_url()
+    _check_ready(url)
+    prepare_dagster_home(url)
+    with DagsterInstance.get() as instance:
+        stored = {
+            state.instigator_name: state.status.value
+            for state in instance.all_instigator_state()
+            if state.instigator_type.value == "SCHEDULE"
+        }
+    for schedule_def in sorted(defs.get_repository_def().schedule_defs, key=lambda each: each.name):
+        state = stored.get(schedule_def.name, "DECLARED_IN_CODE")
+        if state == "DECLARED_IN_CODE":
+            state = f"{schedule_def.default_status.value} (default)"
+        click.echo(f"{schedule_def.name}  {state}  {schedule_def.cron_schedule} {schedule_def.execution_timezone}")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=3000, show_default=True)
 @_friendly_errors

@@ -5,6 +5,7 @@ UI in headless Chromium."""
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,14 +35,16 @@ IMAGES = PROJECT_ROOT / "docs" / "img"
 
 
 @pytest.fixture
-def dagster_ui(database_url: str, server_url: str, tmp_path: Path) -> Iterator[tuple[str, DagsterGraphQLClient]]:
+def dagster_ui(
+    database_url: str, server_url: str, tmp_path: Path
+) -> Iterator[tuple[str, DagsterGraphQLClient, dict[str, str]]]:
     cli = [sys.executable, "-m", "reminder_pipeline.cli"]
     with (
         ui_environment(database_url, server_url, tmp_path) as env,
         running_ui(cli, env, tmp_path, tmp_path / "ui.log") as (base, port),
     ):
         assert code_location_errors(base) == []
-        yield base, DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+        yield base, DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60), env
 
 
 def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
@@ -61,6 +64,22 @@ def _schedule_status(base: str) -> tuple[str, str]:
     )
     state = data["scheduleOrError"]["scheduleState"]
     return state["status"], state["id"]
+
+
+def _schedule_list_from_the_runbook(env: dict[str, str]) -> dict[str, str]:
+    """`reminder-pipeline schedules`, as the runbook tells on-call to run it: it must print the
+    state the UI shows."""
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "schedules"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    states = dict(re.findall(r"^(\S+)  (RUNNING|STOPPED)\b", done.stdout, re.M))
+    assert states, done.stdout[-2000:]
+    return states
 
 
 def _chromium(*args: str) -> str:
@@ -91,9 +110,9 @@ def _chromium(*args: str) -> str:
 
 
 def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
-    db: sa.Connection, dagster_ui: tuple[str, DagsterGraphQLClient], tmp_path: Path
+    db: sa.Connection, dagster_ui: tuple[str, DagsterGraphQLClient, dict[str, str]], tmp_path: Path
 ) -> None:
-    base, client = dagster_ui
+    base, client, env = dagster_ui
     mentor = factories.mentor(db, factories.coordinator(db))
     factories.assignment(db, mentor, assigned_on=dt.date(2026, 10, 1))
 
@@ -118,6 +137,7 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     )
     assert stopped["stopRunningSchedule"]["scheduleState"]["status"] == "STOPPED", stopped
     assert _schedule_status(base)[0] == "STOPPED"
+    assert _schedule_list_from_the_runbook(env)["assignment_reminders_daily"] == "STOPPED"
     started = _graphql(
         base,
         "mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {"
@@ -126,6 +146,7 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     )
     assert started["startSchedule"]["scheduleState"]["status"] == "RUNNING"
     assert _schedule_status(base)[0] == "RUNNING"
+    assert _schedule_list_from_the_runbook(env)["assignment_reminders_daily"] == "RUNNING"
 
     history = _graphql(base, "{ runsOrError(limit: 10) { ... on Runs { results { runId jobName status } } } }")
     assert {"runId": run_id, "jobName": "assignment_reminders", "status": "SUCCESS"} in history["runsOrError"][
