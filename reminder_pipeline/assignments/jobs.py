@@ -21,7 +21,7 @@ from reminder_pipeline.core.guarded_run import (
 )
 from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import AsOfConfig
+from reminder_pipeline.core.run_config import AsOfConfig, tag_as_of
 
 ASSIGNMENT_REMINDERS = JobSpec(
     name="assignment_reminders",
@@ -32,6 +32,7 @@ ASSIGNMENT_REMINDERS = JobSpec(
     ),
     missed_run_hours=26,
     dated_op="decide_reminders_op",
+    asset="reminder_outbox",
 )
 
 
@@ -67,6 +68,7 @@ def decide_reminders_op(
 ) -> ReminderDecisions:
     with safe_errors():
         as_of = config.as_of_date()
+        tag_as_of(context, as_of)
         decisions = decide_reminders(assignments, as_of, config.rules())
     context.log.info(f"As of {as_of}: {len(decisions)} notifications due for {len(assignments)} assignments.")
     return ReminderDecisions(as_of=as_of, assignments_evaluated=len(assignments), notifications=decisions)

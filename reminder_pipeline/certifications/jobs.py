@@ -21,7 +21,7 @@ from reminder_pipeline.core.guarded_run import (
 )
 from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import AsOfConfig
+from reminder_pipeline.core.run_config import AsOfConfig, tag_as_of
 
 CERTIFICATION_REMINDERS = JobSpec(
     name="certification_reminders",
@@ -34,6 +34,7 @@ CERTIFICATION_REMINDERS = JobSpec(
     ),
     missed_run_hours=26,
     dated_op="decide_certification_actions",
+    asset="certification_actions",
 )
 DYNAMICS_SYNC = JobSpec(
     name="dynamics_sync",
@@ -43,6 +44,7 @@ DYNAMICS_SYNC = JobSpec(
         name="dynamics_sync_every_5_minutes", cron="*/5 * * * *", description="Every 5 minutes: deliver due events."
     ),
     missed_run_hours=1,
+    asset="dynamics_sync_deliveries",
 )
 
 
@@ -72,6 +74,7 @@ def decide_certification_actions(
 ) -> CertificationDecisions:
     with safe_errors():
         as_of = config.as_of_date()
+        tag_as_of(context, as_of)
         reminders = decide_expiry_reminders(certifications, as_of, config.thresholds)
         pauses = decide_auto_pauses(certifications, as_of)
     context.log.info(f"As of {as_of}: {len(reminders)} reminders due, {len(pauses)} mentors to pause.")

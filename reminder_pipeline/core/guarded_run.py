@@ -12,6 +12,7 @@ would be gone after the first op). The log row is finalised whatever happens:
 """
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from dagster import (
+    AssetMaterialization,
+    AssetSpec,
     ConfigurableResource,
     DagsterInstance,
     DagsterRunStatus,
@@ -90,6 +93,7 @@ class JobRunGuard(ConfigurableResource):
     database: PipelineDatabase
 
     _connection: sa.Connection | None = PrivateAttr(default=None)
+    _started: float | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
 
@@ -142,6 +146,7 @@ class JobRunGuard(ConfigurableResource):
 
     def begin(self, spec: JobSpec, dagster_run_id: str | None) -> RunTicket | None:
         """Take the lock and open the log row; None (and a `skipped` row) when another run holds it."""
+        self._started = time.monotonic()
         connection = self._lock_connection()
         require_migrated(connection)
         if not execution_log.try_acquire_job_lock(connection, spec.lock_key):
@@ -151,6 +156,9 @@ class JobRunGuard(ConfigurableResource):
         row_id = execution_log.start_run(connection, spec.name, dagster_run_id)
         self._ticket = RunTicket(job_name=spec.name, lock_key=spec.lock_key, log_row_id=row_id)
         return self._ticket
+
+    def elapsed_seconds(self) -> float | None:
+        return time.monotonic() - self._started if self._started is not None else None
 
     def count_dispatched(self, connection: sa.Connection, created: int) -> None:
         """Call inside the transaction that created `created` notifications (see `add_dispatched`)."""
@@ -230,7 +238,18 @@ def guarded_definitions(jobs_module: ModuleType) -> Definitions:
     adding a job to the module is all it takes to deploy, schedule, watch and run it from the CLI."""
     jobs = [value for value in vars(jobs_module).values() if isinstance(value, JobDefinition) and JobSpec.of(value)]
     by_name = {job_def.name: job_def for job_def in jobs}
+    specs = specs_of(jobs)
     return Definitions(
+        assets=[
+            AssetSpec(
+                spec.asset,
+                description=f"What each successful run of {spec.name} did: counts, as_of, its log row.",
+                group_name="reminder_pipeline",
+                metadata={"job": spec.name},
+            )
+            for spec in specs
+            if spec.asset
+        ],
         jobs=list(jobs),
         schedules=[_schedule(spec, by_name[spec.name]) for spec in specs_of(jobs) if spec.schedule],
     )
@@ -277,6 +296,30 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
         f"Log row {finished.row_id if finished else '?'} finalised as success: "
         f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
     )
+    metadata = outcome_metadata(outcome, finished, run_guard.elapsed_seconds())
+    context.add_output_metadata(metadata)
+    spec = JobSpec.of(context.job_def)
+    if spec is not None and spec.asset is not None:
+        context.log_event(AssetMaterialization(asset_key=spec.asset, metadata=metadata))
+
+
+def outcome_metadata(
+    outcome: JobOutcome, finished: execution_log.FinishedRun | None, seconds: float | None
+) -> dict[str, Any]:
+    """What a run did, as Dagster metadata: numbers the UI plots over time, ids, never names."""
+    metadata: dict[str, Any] = {
+        "evaluated": outcome.assignments_evaluated,
+        "created": outcome.reminders_dispatched,
+        "execution_log_id": str(finished.row_id) if finished else "",
+    }
+    if seconds is not None:
+        metadata["duration_seconds"] = round(seconds, 3)
+    for key, value in sorted(outcome.details.items()):
+        if isinstance(value, dict):  # counts by kind: one plottable number each
+            metadata.update({f"{key}.{inner}": int(count) for inner, count in sorted(value.items())})
+        elif isinstance(value, bool | int | float | str):
+            metadata[key] = value
+    return metadata
 
 
 @failure_hook(required_resource_keys={"run_guard"})

@@ -37,6 +37,9 @@ class JobSpec:
     missed_run_hours: float | None = None
     #: The op whose config holds `as_of` (None: the job does not act for a date).
     dated_op: str | None = None
+    #: The asset each successful run materialises with what it did (counts, as_of, log row), so the
+    #: Dagster UI shows it on the run and plots it over time.
+    asset: str | None = None
 
     @property
     def cli_name(self) -> str:

@@ -3,7 +3,7 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from dagster import Config, RunRequest
+from dagster import Config, OpExecutionContext, RunRequest
 from pydantic import Field, field_validator
 
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
@@ -18,6 +18,14 @@ def local_date_of(moment: dt.datetime) -> dt.date:
     return moment.astimezone(ZoneInfo(LOCAL_TIMEZONE)).date()
 
 
+#: Every run of a dated job carries the date it acts for, whoever launched it.
+AS_OF_TAG = "reminder_pipeline/as_of"
+
+
+def tag_as_of(context: OpExecutionContext, as_of: dt.date) -> None:
+    context.instance.add_run_tags(context.run_id, {AS_OF_TAG: as_of.isoformat()})
+
+
 def dated_run_request(job_name: str, config_op: str, scheduled_time: dt.datetime) -> RunRequest:
     """A daily tick's run acts for the tick's own Oslo date, even when evaluated late; the run key
     makes a repeated evaluation of the same tick launch nothing twice."""
@@ -25,7 +33,7 @@ def dated_run_request(job_name: str, config_op: str, scheduled_time: dt.datetime
     return RunRequest(
         run_key=f"{job_name}:{as_of}",
         run_config={"ops": {config_op: {"config": {"as_of": as_of}}}},
-        tags={"reminder_pipeline/as_of": as_of},
+        tags={AS_OF_TAG: as_of},
     )
 
 
@@ -43,7 +51,7 @@ class AsOfConfig(Config):
             try:
                 dt.date.fromisoformat(value)
             except ValueError:
-                raise ValueError(f"as_of must be a date as YYYY-MM-DD, got {value!r}") from None
+                raise ValueError("as_of must be a date as YYYY-MM-DD") from None
         return value
 
     def as_of_date(self) -> dt.date:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance, ReexecutionOptions, build_reconstructable_job, execute_job
+from dagster import AssetKey, DagsterInstance, ReexecutionOptions, build_reconstructable_job, execute_job
 
 from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS, run_config_for
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.run_config import today_local
+from reminder_pipeline.definitions import build_defs
 from reminder_pipeline.seed import seed
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess
@@ -357,3 +359,30 @@ def test_reexecution_from_failure_is_refused_with_instructions_and_counts_as_a_f
             assert whole.success
     assert [row.status for row in factories.log_rows(db)] == ["failed", "success"]
     assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == 3
+
+
+def test_a_run_records_what_it_did_as_dagster_metadata_and_an_asset_materialization(
+    db: sa.Connection, database_url: str, overdue: dict
+) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        result = run_assignment_reminders(database_url, AS_OF, instance=instance)
+        assert result.success
+        event = instance.get_latest_materialization_event(AssetKey("reminder_outbox"))
+        assert event is not None and event.run_id == result.run_id
+        metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+        tags = instance.get_run_by_id(result.run_id).tags
+    (row,) = factories.log_rows(db)
+    assert metadata["as_of"] == AS_OF.isoformat() and tags["reminder_pipeline/as_of"] == AS_OF.isoformat()
+    assert (metadata["evaluated"], metadata["created"], metadata["due"]) == (3, 3, 3)
+    assert metadata["due_by_kind.assignment_follow_up_reminder"] == 2
+    assert metadata["due_by_kind.assignment_follow_up_escalation"] == 1
+    assert metadata["execution_log_id"] == str(row.id) and metadata["duration_seconds"] >= 0
+    assert "Kari" not in str(metadata)
+
+
+def test_a_manual_run_without_a_date_is_tagged_with_the_day_it_acted_for(database_url: str, overdue: dict) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        job = build_defs(database_url).resolve_job_def("assignment_reminders")
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        assert instance.get_run_by_id(result.run_id).tags["reminder_pipeline/as_of"] == today_local().isoformat()
