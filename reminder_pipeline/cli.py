@@ -19,6 +19,7 @@ from reminder_pipeline.core import settings
 from reminder_pipeline.core.database import connect, describe, require_migrated, resolve_database_url
 from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.jobs import JobSpec
+from reminder_pipeline.core.run_config import MAX_DAYS_AHEAD, MAX_DAYS_BACK, date_outside_window
 from reminder_pipeline.definitions import JOB_SPECS, job_spec
 
 
@@ -94,8 +95,14 @@ def _seed(url: str, count: int) -> None:
 @main.command()
 @click.argument("job", type=click.Choice(sorted(spec.cli_name for spec in JOB_SPECS)))
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date the run acts for (YYYY-MM-DD).")
+@click.option(
+    "--allow-any-date",
+    is_flag=True,
+    help=f"Allow --as-of more than {MAX_DAYS_AHEAD} day ahead or {MAX_DAYS_BACK} days back (real reminders go out).",
+)
+@click.option("--dry-run", is_flag=True, help="Compute and report what the run would create; write nothing.")
 @_friendly_errors
-def run(job: str, as_of: dt.datetime | None) -> None:
+def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool) -> None:
     """Launch JOB through the Dagster instance (it appears in run history).
 
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
@@ -103,24 +110,46 @@ def run(job: str, as_of: dt.datetime | None) -> None:
     spec = job_spec(job)
     if as_of is not None and spec.dated_op is None:
         raise click.BadParameter(f"{job} does not act for a date", param_hint="--as-of")
+    if dry_run and spec.dated_op is None:
+        raise click.BadParameter(
+            f"{job} has no dry run: it only delivers what other jobs decided", param_hint="--dry-run"
+        )
+    if as_of is not None and not allow_any_date:
+        problem = date_outside_window(as_of.date())
+        if problem:
+            raise click.BadParameter(f"{problem}; add --allow-any-date if that is really meant", param_hint="--as-of")
     url = _database_url()
     _check_ready(url)
-    if not _launch(url, spec, as_of.date() if as_of else None):
+    if not _launch(url, spec, as_of.date() if as_of else None, dry_run=dry_run):
         sys.exit(1)
 
 
-def _launch(url: str, spec: JobSpec, as_of: dt.date | None) -> bool:
+def _launch(url: str, spec: JobSpec, as_of: dt.date | None, *, dry_run: bool = False) -> bool:
     from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
     from reminder_pipeline.core.instance import prepare_dagster_home
 
     prepare_dagster_home(url)
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    if as_of is not None and spec.dated_op is not None:
-        run_config["ops"] = {spec.dated_op: {"config": {"as_of": as_of.isoformat()}}}
+    op_config: dict[str, Any] = {}
+    if as_of is not None:
+        op_config["as_of"] = as_of.isoformat()
+        op_config["allow_any_date"] = True  # checked above, with the operator's override
+    if dry_run:
+        op_config["dry_run"] = True
+    if op_config and spec.dated_op is not None:
+        run_config["ops"] = {spec.dated_op: {"config": op_config}}
     job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", (spec.name,))
     with DagsterInstance.get() as instance:
         result = execute_job(job, instance=instance, run_config=run_config)
+        summary = _finish_metadata(instance, result.run_id) if dry_run else {}
+    outcome = "succeeded" if result.success else "FAILED"
+    click.echo(f"{'dry run' if dry_run else 'run'} {result.run_id} of {spec.name} {outcome}")
+    if dry_run:
+        click.echo("DRY RUN: nothing was written.")
+        for key, value in summary.items():
+            click.echo(f"  {key}: {value}")
+        return result.success
     with connect(url) as connection:
         row = connection.execute(
             sa.text(
@@ -129,8 +158,6 @@ def _launch(url: str, spec: JobSpec, as_of: dt.date | None) -> bool:
             ),
             {"run_id": result.run_id},
         ).one_or_none()
-    outcome = "succeeded" if result.success else "FAILED"
-    click.echo(f"run {result.run_id} of {spec.name} {outcome}")
     if row is not None:
         click.echo(
             f"execution log: {row.status}, {row.assignments_evaluated} assignments evaluated, "
@@ -138,6 +165,15 @@ def _launch(url: str, spec: JobSpec, as_of: dt.date | None) -> bool:
             + (f", error: {row.error_message}" if row.error_message else "")
         )
     return result.success
+
+
+def _finish_metadata(instance: Any, run_id: str) -> dict[str, Any]:
+    """What the run's last op reported (its output metadata), in order."""
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.is_successful_output and event.step_key == "finish_guarded_run":
+            return {key: value.value for key, value in event.step_output_data.metadata.items()}
+    return {}
 
 
 @main.command()

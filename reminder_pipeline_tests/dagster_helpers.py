@@ -27,7 +27,9 @@ def run_assignment_reminders(
     **rules: int,
 ) -> ExecuteInProcessResult:
     job = build_defs(database_url, alerting).get_job_def("assignment_reminders")
-    return job.execute_in_process(run_config=run_config_for(as_of, **rules), raise_on_error=False, instance=instance)
+    return job.execute_in_process(
+        run_config=run_config_for(as_of, allow_any_date=True, **rules), raise_on_error=False, instance=instance
+    )
 
 
 def run_job(

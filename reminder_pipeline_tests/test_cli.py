@@ -88,7 +88,7 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
     }
     cli = [sys.executable, "-m", "reminder_pipeline.cli"]
     done = subprocess.run(
-        [*cli, "run", "assignment-reminders", "--as-of", "2026-11-22"],
+        [*cli, "run", "assignment-reminders", "--as-of", "2026-11-22", "--allow-any-date"],
         env=env,
         capture_output=True,
         text=True,
@@ -127,6 +127,7 @@ def test_run_exits_non_zero_when_the_run_fails(database_url: str, db: sa.Connect
             "assignment-reminders",
             "--as-of",
             "2026-11-22",
+            "--allow-any-date",
         ],
         env=env,
         capture_output=True,
@@ -179,3 +180,43 @@ def test_logs_shows_undelivered_and_expired_alerts_first(
     assert "EXPIRED" in output and "consecutive_failures assignment_reminders" in output
     assert "missed_run dynamics_sync" in output and "retrying" in output
     assert "long_running" not in output
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31", "2000-01-01"])
+def test_a_date_far_from_today_needs_an_explicit_override(as_of: str) -> None:
+    code, output = _invoke("run", "assignment-reminders", "--as-of", as_of)
+    assert code == 2 and "--allow-any-date" in output and as_of not in output.split("Error")[-1]
+
+
+def test_dynamics_sync_has_no_dry_run() -> None:
+    code, output = _invoke("run", "dynamics-sync", "--dry-run")
+    assert code == 2 and "has no dry run" in output
+
+
+@pytest.mark.database
+def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(
+    database_url: str, db: sa.Connection, tmp_path: Path
+) -> None:
+    coordinator = factories.coordinator(db)
+    mentor = factories.mentor(db, coordinator)
+    assignment = factories.assignment(db, mentor, assigned_on=dt.date(2026, 10, 1))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
+        "DATABASE_URL": database_url,
+        "REMINDER_PIPELINE_HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "run", "assignment-reminders", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "DRY RUN: nothing was written." in done.stdout
+    assert "created: 2" in done.stdout and f"sample_assignment_ids: {assignment}" in done.stdout
+    assert "due_by_kind.assignment_follow_up_escalation: 1" in done.stdout
+    counts = db.execute(
+        sa.text("SELECT (SELECT count(*) FROM public.notifications), (SELECT count(*) FROM public.cron_execution_logs)")
+    ).one()
+    assert tuple(counts) == (0, 0)

@@ -117,7 +117,8 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     factories.assignment(db, mentor, assigned_on=dt.date(2026, 10, 1))
 
     run_id = client.submit_job_execution(
-        "assignment_reminders", run_config={"ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22"}}}}
+        "assignment_reminders",
+        run_config={"ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22", "allow_any_date": True}}}},
     )
     deadline = time.monotonic() + 180
     while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):

@@ -44,6 +44,7 @@ from reminder_pipeline.core.errors import DatabaseUnavailable
 from reminder_pipeline.core.guarded_run import SKIPPED_TAG
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_config import DRY_RUN_TAG
 
 CHECK_INTERVAL_SECONDS = 300
 #: Run failures and dead runs are checked every minute: a dead run holds its job's queue.
@@ -132,7 +133,8 @@ def _finished_runs(instance: DagsterInstance, job_name: str) -> list[RunSummary]
             dt.datetime.fromtimestamp(record.end_time, dt.UTC) if record.end_time else None,
         )
         for record in records
-        if record.dagster_run.tags.get(SKIPPED_TAG) != "true"
+        # A skipped run proves nothing either way; a dry run is an operator's question, not the job.
+        if record.dagster_run.tags.get(SKIPPED_TAG) != "true" and record.dagster_run.tags.get(DRY_RUN_TAG) != "true"
     ]
 
 

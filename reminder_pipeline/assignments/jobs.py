@@ -18,6 +18,7 @@ from reminder_pipeline.core.guarded_run import (
     finish_guarded_run,
     guarded_job,
     safe_errors,
+    sample_ids,
 )
 from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -86,7 +87,12 @@ def dispatch_reminders(
     return JobOutcome(
         assignments_evaluated=decisions.assignments_evaluated,
         reminders_dispatched=result.created,
-        details={"as_of": decisions.as_of.isoformat(), "due": result.requested, "due_by_kind": kinds},
+        details={
+            "as_of": decisions.as_of.isoformat(),
+            "due": result.requested,
+            "due_by_kind": kinds,
+            "sample_assignment_ids": sample_ids(decisions.notifications["assignment_id"]),
+        },
     )
 
 
@@ -95,9 +101,11 @@ def assignment_reminders() -> None:
     finish_guarded_run(dispatch_reminders(decide_reminders_op(load_assignments(begin_guarded_run()))))
 
 
-def run_config_for(as_of: dt.date | None = None, **rules: int) -> dict:
-    """The run config the schedule and the CLI launch with."""
+def run_config_for(as_of: dt.date | None = None, *, allow_any_date: bool = False, **rules: int) -> dict:
+    """Run config for a given day and rules (the benchmark, tests)."""
     config: dict = dict(rules)
     if as_of is not None:
         config["as_of"] = as_of.isoformat()
+    if allow_any_date:
+        config["allow_any_date"] = True
     return {"ops": {ASSIGNMENT_REMINDERS.dated_op: {"config": config}}}

@@ -18,6 +18,7 @@ from reminder_pipeline.core.guarded_run import (
     finish_guarded_run,
     guarded_job,
     safe_errors,
+    sample_ids,
 )
 from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -110,6 +111,8 @@ def certification_outcome(
             "reminders_sent": sent,
             "mentors_paused": mentors_paused,
             "dynamics_events_queued": sync_events,
+            "sample_reminded_mentor_ids": sample_ids(decisions.reminders["mentor_id"]),
+            "sample_paused_mentor_ids": sample_ids(decisions.pauses["mentor_id"]),
         },
     )
 

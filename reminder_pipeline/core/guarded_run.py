@@ -13,7 +13,7 @@ would be gone after the first op). The log row is finalised whatever happens:
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -54,7 +54,7 @@ from reminder_pipeline.core.database import connect, require_migrated, run_appli
 from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
 from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import dated_run_request
+from reminder_pipeline.core.run_config import DRY_RUN_TAG, dated_run_request
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 #: How often a run checks whether it was asked to terminate.
@@ -75,7 +75,9 @@ class RunTicket:
 
     job_name: str
     lock_key: int
-    log_row_id: UUID
+    #: None in a dry run: it takes no lock and writes no log row.
+    log_row_id: UUID | None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,11 @@ class JobRunGuard(ConfigurableResource):
     def begin(self, spec: JobSpec, dagster_run_id: str | None) -> RunTicket | None:
         """Take the lock and open the log row; None (and a `skipped` row) when another run holds it."""
         self._started = time.monotonic()
-        connection = self._lock_connection()
+        connection = self._lock_connection()  # also the run's liveness session (rp:<run id>)
         require_migrated(connection)
+        if self.database.dry_run:
+            self._ticket = RunTicket(job_name=spec.name, lock_key=spec.lock_key, log_row_id=None, dry_run=True)
+            return self._ticket
         if not execution_log.try_acquire_job_lock(connection, spec.lock_key):
             execution_log.record_skipped(connection, spec.name, dagster_run_id)
             return None
@@ -162,10 +167,19 @@ class JobRunGuard(ConfigurableResource):
 
     def count_dispatched(self, connection: sa.Connection, created: int) -> None:
         """Call inside the transaction that created `created` notifications (see `add_dispatched`)."""
-        execution_log.add_dispatched(connection, self._require_ticket().log_row_id, created)
+        ticket = self._require_ticket()
+        if ticket.log_row_id is not None:
+            execution_log.add_dispatched(connection, ticket.log_row_id, created)
+
+    @property
+    def dry_run(self) -> bool:
+        return self._ticket is not None and self._ticket.dry_run
 
     def succeed(self, outcome: JobOutcome) -> execution_log.FinishedRun | None:
         ticket = self._require_ticket()
+        if ticket.log_row_id is None:  # a dry run: nothing to finalise
+            self._finished = None
+            return None
         connection = self._lock_connection()
         self._finished = execution_log.finish_success(
             connection,
@@ -179,7 +193,7 @@ class JobRunGuard(ConfigurableResource):
 
     def fail(self, error: BaseException | str) -> execution_log.FinishedRun | None:
         """Mark the open row `failed`; a no-op when no row is open (the failure came before it)."""
-        if self._ticket is None or self._finished is not None:
+        if self._ticket is None or self._ticket.log_row_id is None or self._finished is not None:
             return None
         message = error if isinstance(error, str) else execution_log.safe_error_message(error)
         self._finished = execution_log.finish_failure(self._lock_connection(), self._ticket.log_row_id, message)
@@ -192,7 +206,7 @@ class JobRunGuard(ConfigurableResource):
 
     def _teardown(self) -> None:
         try:
-            if self._ticket is not None and self._finished is None:
+            if self._ticket is not None and self._ticket.log_row_id is not None and self._finished is None:
                 self.fail(INTERRUPTED_MESSAGE)
         finally:
             if self._connection is not None:
@@ -276,6 +290,9 @@ def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
         raise SanitizedError(f"job {context.job_name} was not declared with guarded_job(JobSpec(...))")
     with safe_errors():
         ticket = run_guard.begin(spec, context.run_id)
+    if ticket is not None and ticket.dry_run:
+        context.instance.add_run_tags(context.run_id, {DRY_RUN_TAG: "true"})
+        context.log.info("Dry run: no lock, no log row, every transaction rolled back; nothing is written.")
     if ticket is None:
         # Dagster shows the run as a success; the tag tells the failure sensor it proves nothing.
         context.instance.add_run_tags(context.run_id, {SKIPPED_TAG: "true"})
@@ -292,15 +309,27 @@ def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
 def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outcome: JobOutcome) -> None:
     with safe_errors():
         finished = run_guard.succeed(outcome)
+    metadata = outcome_metadata(outcome, finished, run_guard.elapsed_seconds())
+    if run_guard.dry_run:
+        context.log.info(
+            f"Dry run: {outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} would be created;"
+            " nothing was written."
+        )
+        context.add_output_metadata({**metadata, "dry_run": True})
+        return
     context.log.info(
         f"Log row {finished.row_id if finished else '?'} finalised as success: "
         f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
     )
-    metadata = outcome_metadata(outcome, finished, run_guard.elapsed_seconds())
     context.add_output_metadata(metadata)
     spec = JobSpec.of(context.job_def)
     if spec is not None and spec.asset is not None:
         context.log_event(AssetMaterialization(asset_key=spec.asset, metadata=metadata))
+
+
+def sample_ids(ids: Iterable[object], size: int = 5) -> str:
+    """The first few IDs (sorted, distinct): enough to look a run's work up, never a name."""
+    return ", ".join(sorted({str(value) for value in ids})[:size])
 
 
 def outcome_metadata(

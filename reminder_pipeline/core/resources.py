@@ -8,6 +8,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from reminder_pipeline.core.database import connect, create_engine, resolve_database_url, run_application_name
+from reminder_pipeline.core.run_config import is_dry_run
 
 
 class PipelineDatabase(ConfigurableResource):
@@ -22,11 +23,13 @@ class PipelineDatabase(ConfigurableResource):
     database_url: str | None = None
 
     _run_id: str | None = PrivateAttr(default=None)
+    _dry_run: bool = PrivateAttr(default=False)
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["PipelineDatabase"]:
         self._run_id = context.run_id
+        self._dry_run = context.dagster_run is not None and is_dry_run(context.dagster_run.run_config)
         try:
             yield self
         finally:
@@ -44,8 +47,22 @@ class PipelineDatabase(ConfigurableResource):
             self._engine = create_engine(self.url(), application_name=name, job_timeouts=True)
         return self._engine
 
+    @property
+    def dry_run(self) -> bool:
+        return self._dry_run
+
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """A connection inside one transaction, committed when the block ends without error."""
-        with connect(self.url(), engine=self.engine()) as connection, connection.begin():
-            yield connection
+        """A connection inside one transaction, committed when the block ends without error; in a
+        dry run always rolled back, so the job's real code computes exact counts and writes nothing."""
+        with connect(self.url(), engine=self.engine()) as connection:
+            transaction = connection.begin()
+            try:
+                yield connection
+            except BaseException:
+                transaction.rollback()
+                raise
+            if self._dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()

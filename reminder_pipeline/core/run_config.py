@@ -1,11 +1,14 @@
 """Run configuration shared by the date-driven jobs."""
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dagster import Config, OpExecutionContext, RunRequest
 from pydantic import Field, field_validator
 
+from reminder_pipeline.core.errors import InputRejected
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 
@@ -20,6 +23,30 @@ def local_date_of(moment: dt.datetime) -> dt.date:
 
 #: Every run of a dated job carries the date it acts for, whoever launched it.
 AS_OF_TAG = "reminder_pipeline/as_of"
+#: A run that computed what it would do and wrote nothing.
+DRY_RUN_TAG = "reminder_pipeline/dry_run"
+
+
+#: A run may act for a date at most this far from today (Oslo) without an explicit override: a
+#: typo like 9999-12-31 must not send real reminders.
+MAX_DAYS_AHEAD = 1
+MAX_DAYS_BACK = 31
+
+
+def date_outside_window(as_of: dt.date, today: dt.date | None = None) -> str | None:
+    """Why `as_of` is outside the sane window, or None; the message names the rule, not the date."""
+    today = today or today_local()
+    if as_of > today + dt.timedelta(days=MAX_DAYS_AHEAD):
+        return f"as_of is more than {MAX_DAYS_AHEAD} day after today (Europe/Oslo)"
+    if as_of < today - dt.timedelta(days=MAX_DAYS_BACK):
+        return f"as_of is more than {MAX_DAYS_BACK} days before today (Europe/Oslo)"
+    return None
+
+
+def is_dry_run(run_config: Mapping[str, Any] | None) -> bool:
+    """`dry_run: true` in any op's config makes the whole run a dry run."""
+    ops = (run_config or {}).get("ops") or {}
+    return any(bool(((entry or {}).get("config") or {}).get("dry_run")) for entry in ops.values())
 
 
 def tag_as_of(context: OpExecutionContext, as_of: dt.date) -> None:
@@ -43,6 +70,13 @@ class AsOfConfig(Config):
     as_of: str | None = Field(
         default=None, description="Date (YYYY-MM-DD, Europe/Oslo) the run acts for; default: today."
     )
+    dry_run: bool = Field(
+        default=False, description="Compute and report what the run would create, and write nothing at all."
+    )
+    allow_any_date: bool = Field(
+        default=False,
+        description=f"Allow as_of more than {MAX_DAYS_AHEAD} day ahead or {MAX_DAYS_BACK} days back (real reminders).",
+    )
 
     @field_validator("as_of")
     @classmethod
@@ -55,4 +89,11 @@ class AsOfConfig(Config):
         return value
 
     def as_of_date(self) -> dt.date:
-        return dt.date.fromisoformat(self.as_of) if self.as_of else today_local()
+        """The date the run acts for; outside the sane window only with `allow_any_date`."""
+        if not self.as_of:
+            return today_local()
+        as_of = dt.date.fromisoformat(self.as_of)
+        problem = None if self.allow_any_date else date_outside_window(as_of)
+        if problem:
+            raise InputRejected(f"{problem}: set allow_any_date: true if that is really meant")
+        return as_of

@@ -69,6 +69,7 @@ def test_a_killed_terminal_run_is_failed_within_minutes_and_counts_toward_the_al
                 "assignment-reminders",
                 "--as-of",
                 AS_OF.isoformat(),
+                "--allow-any-date",
             ],
             env=environment,
             stdout=subprocess.DEVNULL,
@@ -154,7 +155,7 @@ def test_after_kill_9_a_ui_launch_of_the_same_job_succeeds_within_six_minutes(
             with connect(database_url) as blocker:
                 blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
                 process = subprocess.Popen(
-                    [*cli, "run", "assignment-reminders", "--as-of", AS_OF.isoformat()],
+                    [*cli, "run", "assignment-reminders", "--as-of", AS_OF.isoformat(), "--allow-any-date"],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -166,7 +167,10 @@ def test_after_kill_9_a_ui_launch_of_the_same_job_succeeds_within_six_minutes(
                 process.wait(30)
                 blocker.execute(sa.text("ROLLBACK"))
             launched = client.submit_job_execution(
-                "assignment_reminders", run_config={"ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22"}}}}
+                "assignment_reminders",
+                run_config={
+                    "ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22", "allow_any_date": True}}}
+                },
             )
             while (status := client.get_run_status(launched).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
                 assert time.monotonic() - killed_at < 360, f"the UI launch is still {status} six minutes after kill -9"

@@ -337,7 +337,7 @@ def test_reexecution_from_failure_is_refused_with_instructions_and_counts_as_a_f
     skip the lock. It fails with a message saying what to do; "Re-execute all" works."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", ("assignment_reminders",))
-    config = run_config_for(AS_OF)
+    config = run_config_for(AS_OF, allow_any_date=True)
     with DagsterInstance.local_temp(str(tmp_path)) as instance:
         db.execute(sa.text("ALTER TABLE public.notifications RENAME TO notifications_moved"))
         with execute_job(job, instance, run_config=config) as failed:
