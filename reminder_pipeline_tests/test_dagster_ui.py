@@ -128,6 +128,21 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     (row,) = factories.log_rows(db)
     assert (row.status, row.dagster_run_id, row.reminders_dispatched) == ("success", run_id, 2)
 
+    for bad_date, rule in [("15.12.2026", "must be a date"), ("9999-12-31", "allow_any_date")]:
+        refused = client.submit_job_execution(
+            "assignment_reminders", run_config={"ops": {"decide_reminders_op": {"config": {"as_of": bad_date}}}}
+        )
+        assert client.get_run_status(refused).value == "CANCELED"  # refused before it was queued
+        events = _graphql(
+            base,
+            "query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events { ... on MessageEvent"
+            " { message } } } } }",
+            {"id": refused},
+        )["logsForRun"]["events"]
+        assert any("refused at launch" in event.get("message", "") and rule in event["message"] for event in events)
+        assert all(bad_date not in event.get("message", "") for event in events)
+    assert len(factories.log_rows(db)) == 1  # nothing ran
+
     status, state_id = _schedule_status(base)
     assert status == "RUNNING"
     stopped = _graphql(

@@ -43,6 +43,24 @@ def date_outside_window(as_of: dt.date, today: dt.date | None = None) -> str | N
     return None
 
 
+def launch_problem(run_config: Mapping[str, Any] | None) -> str | None:
+    """Why a run's config must be refused before the run starts, or None: an `as_of` that is not a
+    date, or one outside the window without `allow_any_date`. The message names the rule only."""
+    ops = (run_config or {}).get("ops") or {}
+    for entry in ops.values():
+        config = (entry or {}).get("config") or {}
+        if not isinstance(config, Mapping) or config.get("as_of") is None:
+            continue
+        try:
+            as_of = dt.date.fromisoformat(str(config["as_of"]))
+        except ValueError:
+            return "as_of must be a date as YYYY-MM-DD"
+        problem = None if config.get("allow_any_date") else date_outside_window(as_of)
+        if problem:
+            return f"{problem}: set allow_any_date: true if that is really meant"
+    return None
+
+
 def is_dry_run(run_config: Mapping[str, Any] | None) -> bool:
     """`dry_run: true` in any op's config makes the whole run a dry run."""
     ops = (run_config or {}).get("ops") or {}
