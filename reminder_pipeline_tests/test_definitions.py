@@ -56,7 +56,6 @@ def test_jobs_and_schedules_snapshot() -> None:
     assert schedules == [
         ("assignment_reminders_daily", "assignment_reminders", "0 7 * * *", "Europe/Oslo"),
         ("certification_reminders_nightly", "certification_reminders", "0 2 * * *", "Europe/Oslo"),
-        ("dynamics_sync_every_5_minutes", "dynamics_sync", "*/5 * * * *", "Europe/Oslo"),
     ]
 
 
@@ -72,7 +71,7 @@ def test_every_job_declares_a_distinct_lock_key_and_cli_name() -> None:
     assert [(spec.name, spec.lock_key, spec.cli_name, spec.missed_run_hours) for spec in JOB_SPECS] == [
         ("assignment_reminders", 7_204_001, "assignment-reminders", 26),
         ("certification_reminders", 7_204_002, "certification-reminders", 26),
-        ("dynamics_sync", 7_204_003, "dynamics-sync", 1),
+        ("dynamics_sync", 7_204_003, "dynamics-sync", None),
     ]
 
 

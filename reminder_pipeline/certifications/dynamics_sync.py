@@ -99,6 +99,19 @@ class SyncResult:
         self.dead += other.dead
 
 
+def due_events(connection: sa.Connection) -> tuple[int, str]:
+    """How many events are due now, and a fingerprint that changes whenever that set (or an
+    attempt count) does: the sensor's run key, so one state asks for one run."""
+    row = connection.execute(
+        sa.text(
+            "SELECT count(*) AS due, coalesce(md5(string_agg(id::text || ':' || attempts, ',' ORDER BY id)), '')"
+            " AS fingerprint FROM public.dynamics_sync_events"
+            " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
+        )
+    ).one()
+    return row.due, row.fingerprint
+
+
 _CLAIM = """
 SELECT id, mentor_id, payload, attempts FROM public.dynamics_sync_events
 WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()

@@ -41,10 +41,9 @@ DYNAMICS_SYNC = JobSpec(
     name="dynamics_sync",
     description="Deliver pending Dynamics sync events; with event_id or mentor_id in config, a manual retry.",
     lock_key=7_204_003,
-    schedule=ScheduleSpec(
-        name="dynamics_sync_every_5_minutes", cron="*/5 * * * *", description="Every 5 minutes: deliver due events."
-    ),
-    missed_run_hours=1,
+    # No schedule and no missed-run window: the sensor `dynamics_sync_when_due` starts a run only
+    # when events are due, so history holds only runs that did something. Stuck events are
+    # watched by the event itself (backoff, `dynamics_sync_dead` alert).
     asset="dynamics_sync_deliveries",
 )
 

@@ -289,3 +289,29 @@ def test_a_manual_retry_of_a_synced_event_sends_nothing_else(
     )
     assert result.success and dynamics.requests == []  # the other due event waits for its own run
     assert factories.count(db, "dynamics_sync_events", "status = 'pending'") == 1
+
+
+def test_the_sync_starts_only_when_events_are_due(db: sa.Connection, database_url: str) -> None:
+    """No schedule: the sensor asks for a run when, and only when, an event is due; evaluating it
+    writes nothing, and the same state of due events asks once."""
+    from dagster import DagsterInstance
+
+    from reminder_pipeline_tests.dagster_helpers import tick
+
+    with DagsterInstance.ephemeral() as instance:
+        idle = tick("dynamics_sync_when_due", instance, database_url, launch=False)
+        assert not idle.result.run_requests and "no Dynamics sync event is due" in (idle.skip_message or "")
+        mentor = factories.mentor(db, factories.coordinator(db))
+        db.execute(
+            sa.text(
+                "INSERT INTO public.dynamics_sync_events (mentor_id, action, payload, dedupe_key)"
+                " VALUES (:m, 'pause', '{}', 'due-now')"
+            ),
+            {"m": mentor},
+        )
+        before = db.execute(sa.text("SELECT status, attempts FROM public.dynamics_sync_events")).all()
+        first = tick("dynamics_sync_when_due", instance, database_url, launch=False)
+        second = tick("dynamics_sync_when_due", instance, database_url, launch=False)
+        (request,) = first.result.run_requests or []
+        assert [r.run_key for r in second.result.run_requests or []] == [request.run_key]  # Dagster dedupes it
+        assert db.execute(sa.text("SELECT status, attempts FROM public.dynamics_sync_events")).all() == before
