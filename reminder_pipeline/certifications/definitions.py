@@ -3,8 +3,8 @@ the sensor that starts the Dynamics sync when events are due."""
 
 from dagster import Definitions
 
-from reminder_pipeline.certifications import jobs
+from reminder_pipeline.certifications import checks, jobs
 from reminder_pipeline.certifications.sensors import dynamics_sync_when_due
 from reminder_pipeline.core.guarded_run import guarded_definitions
 
-defs = Definitions.merge(guarded_definitions(jobs), Definitions(sensors=[dynamics_sync_when_due]))
+defs = Definitions.merge(guarded_definitions(jobs, checks.CHECKS), Definitions(sensors=[dynamics_sync_when_due]))

@@ -50,6 +50,7 @@ from dagster import (
 from pydantic import PrivateAttr
 
 from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.checks import Check, Finding, checks_of, register
 from reminder_pipeline.core.database import connect, require_migrated, run_application_name
 from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
 from reminder_pipeline.core.jobs import JobSpec, specs_of
@@ -162,6 +163,10 @@ class JobRunGuard(ConfigurableResource):
         self._ticket = RunTicket(job_name=spec.name, lock_key=spec.lock_key, log_row_id=row_id)
         return self._ticket
 
+    def connection(self) -> sa.Connection:
+        """The run's own session (autocommit), for read-only checks after the work is done."""
+        return self._lock_connection()
+
     def elapsed_seconds(self) -> float | None:
         return time.monotonic() - self._started if self._started is not None else None
 
@@ -247,13 +252,40 @@ def _schedule(spec: JobSpec, guarded: JobDefinition) -> ScheduleDefinition:
     return evaluate
 
 
-def guarded_definitions(jobs_module: ModuleType) -> Definitions:
+LONG_RUNNING_MINUTES = 30
+
+
+def _long_running_check(spec: JobSpec) -> Check:
+    def rows_running_too_long(connection: sa.Connection) -> Finding:
+        return Finding.from_rows(
+            connection.execute(
+                sa.text(
+                    "SELECT id, count(*) OVER () AS total FROM public.cron_execution_logs"
+                    " WHERE job_name = :job AND status = 'running'"
+                    " AND started_at < clock_timestamp() - make_interval(mins => :minutes) ORDER BY id LIMIT 5"
+                ),
+                {"job": spec.name, "minutes": LONG_RUNNING_MINUTES},
+            )
+        )
+
+    assert spec.asset is not None
+    return Check(
+        spec.asset,
+        "no_run_running_too_long",
+        f"No execution-log row of {spec.name} has been running for more than {LONG_RUNNING_MINUTES} minutes.",
+        rows_running_too_long,
+    )
+
+
+def guarded_definitions(jobs_module: ModuleType, checks: Iterable[Check] = ()) -> Definitions:
     """Every lock-and-log job a domain's jobs module defines, with the schedules their specs declare:
     adding a job to the module is all it takes to deploy, schedule, watch and run it from the CLI."""
     jobs = [value for value in vars(jobs_module).values() if isinstance(value, JobDefinition) and JobSpec.of(value)]
     by_name = {job_def.name: job_def for job_def in jobs}
     specs = specs_of(jobs)
+    asset_checks = register([*(_long_running_check(spec) for spec in specs if spec.asset), *checks])
     return Definitions(
+        asset_checks=asset_checks,
         assets=[
             AssetSpec(
                 spec.asset,
@@ -325,6 +357,19 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
     spec = JobSpec.of(context.job_def)
     if spec is not None and spec.asset is not None:
         context.log_event(AssetMaterialization(asset_key=spec.asset, metadata=metadata))
+        _evaluate_checks(context, run_guard, spec.asset)
+
+
+def _evaluate_checks(context: OpExecutionContext, run_guard: JobRunGuard, asset: str) -> None:
+    """After a successful run, its asset's checks (read-only); a check that cannot run is a warning,
+    never a failed run."""
+    for check in checks_of(asset):
+        try:
+            finding = check.evaluate(run_guard.connection())
+        except Exception as error:
+            context.log.warning(f"check {check.name} could not run: {execution_log.safe_error_message(error)}")
+            continue
+        context.log_event(check.evaluation(finding))
 
 
 def sample_ids(ids: Iterable[object], size: int = 5) -> str:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         default=120, ge=0, le=86400, description="A job's wait for a table or row lock ends after this long (0: never)."
     )
 
+    notification_pending_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="A notification pending longer fails its asset check (warning)."
+    )
     dead_run_grace_seconds: int = Field(
         default=120, ge=5, le=3600, description="A STARTED run without a database session this long is dead."
     )

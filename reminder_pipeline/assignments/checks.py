@@ -1,0 +1,56 @@
+"""What must hold for assignment reminders (see `reminder_pipeline/core/checks.py`)."""
+
+import sqlalchemy as sa
+from dagster import AssetCheckSeverity
+
+from reminder_pipeline.core import settings
+from reminder_pipeline.core.checks import SAMPLE_SIZE, Check, Finding
+
+
+def contact_dates_behind_activities(connection: sa.Connection) -> Finding:
+    """Active assignments whose stored last contact is older than their newest activity: the
+    registration hook was bypassed somewhere, and the mentor would be reminded wrongly."""
+    return Finding.from_rows(
+        connection.execute(
+            sa.text(
+                "SELECT a.id, count(*) OVER () AS total FROM public.assignments AS a"
+                " JOIN LATERAL (SELECT max(activity_date) AS newest FROM public.activities"
+                "   WHERE assignment_id = a.id) AS act ON true"
+                " WHERE a.status = 'active' AND act.newest IS NOT NULL"
+                " AND (a.last_contact_date IS NULL OR a.last_contact_date < act.newest)"
+                " ORDER BY a.id LIMIT :sample"
+            ),
+            {"sample": SAMPLE_SIZE},
+        )
+    )
+
+
+def notifications_pending_too_long(connection: sa.Connection) -> Finding:
+    """Notifications still pending after NOTIFICATION_PENDING_HOURS (24): nobody was told."""
+    return Finding.from_rows(
+        connection.execute(
+            sa.text(
+                "SELECT id, count(*) OVER () AS total FROM public.notifications"
+                " WHERE status = 'pending' AND created_at < now() - make_interval(hours => :hours)"
+                " ORDER BY id LIMIT :sample"
+            ),
+            {"hours": settings.load().notification_pending_hours, "sample": SAMPLE_SIZE},
+        )
+    )
+
+
+CHECKS = [
+    Check(
+        "reminder_outbox",
+        "last_contact_date_current",
+        "No active assignment's last_contact_date is behind its newest activity.",
+        contact_dates_behind_activities,
+    ),
+    Check(
+        "reminder_outbox",
+        "notifications_not_stuck_pending",
+        "No notification has been pending longer than NOTIFICATION_PENDING_HOURS (24).",
+        notifications_pending_too_long,
+        AssetCheckSeverity.WARN,
+    ),
+]

@@ -1,0 +1,108 @@
+"""Asset checks: evaluated after each successful run (events on the run) and on demand (the way
+"Execute checks" in the UI runs them), against real rows that break the rules."""
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
+
+from reminder_pipeline.definitions import build_defs
+from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
+
+pytestmark = pytest.mark.database
+AS_OF = dt.date(2026, 11, 22)
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+@pytest.fixture
+def stale_assignment(db: sa.Connection) -> object:
+    """An activity newer than the stored last contact: as if something wrote around the trigger."""
+    mentor = factories.mentor(db, factories.coordinator(db), full_name="Kari Nordmann")
+    assignment = factories.assignment(db, mentor, assigned_on=dt.date(2026, 9, 1))
+    db.execute(
+        sa.text("INSERT INTO public.activities (assignment_id, mentor_id, activity_date) VALUES (:a, :m, :d)"),
+        {"a": assignment, "m": mentor, "d": dt.date(2026, 11, 20)},
+    )
+    db.execute(
+        sa.text("UPDATE public.assignments SET last_contact_date = '2026-10-01' WHERE id = :a"), {"a": assignment}
+    )
+    return assignment
+
+
+def _evaluations(instance: DagsterInstance, run_id: str) -> dict[str, object]:
+    found = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            found[evaluation.check_name] = evaluation
+    return found
+
+
+def test_every_successful_run_evaluates_its_assets_checks(
+    database_url: str, instance: DagsterInstance, stale_assignment: object
+) -> None:
+    result = run_assignment_reminders(database_url, AS_OF, instance=instance)
+    assert result.success  # a failing check never fails the run
+    evaluations = _evaluations(instance, result.run_id)
+    assert set(evaluations) == {
+        "last_contact_date_current",
+        "notifications_not_stuck_pending",
+        "no_run_running_too_long",
+    }
+    stale = evaluations["last_contact_date_current"]
+    assert not stale.passed
+    assert stale.metadata["count"].value == 1 and stale.metadata["sample_ids"].value == str(stale_assignment)
+    assert "Kari" not in str(stale.metadata)
+    assert evaluations["no_run_running_too_long"].passed
+
+
+def test_checks_run_on_demand_as_the_ui_runs_them(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, stale_assignment: object
+) -> None:
+    db.execute(
+        sa.text(
+            "INSERT INTO public.cron_execution_logs (job_name, status, started_at)"
+            " VALUES ('assignment_reminders', 'running', now() - interval '31 minutes')"
+        )
+    )
+    keys = [
+        AssetCheckKey(AssetKey("reminder_outbox"), name)
+        for name in ("last_contact_date_current", "no_run_running_too_long", "notifications_not_stuck_pending")
+    ]
+    checks_job = define_asset_job("execute_checks", selection=AssetSelection.checks(*keys))
+    defs = Definitions.merge(build_defs(database_url), Definitions(jobs=[checks_job]))
+    result = defs.resolve_job_def("execute_checks").execute_in_process(instance=instance)
+    outcomes = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
+    assert outcomes == {
+        "last_contact_date_current": False,
+        "no_run_running_too_long": False,
+        "notifications_not_stuck_pending": True,
+    }
+
+
+def test_dead_or_stuck_dynamics_events_fail_their_check(
+    db: sa.Connection, database_url: str, instance: DagsterInstance
+) -> None:
+    mentor = factories.mentor(db, factories.coordinator(db))
+    db.execute(
+        sa.text(
+            "INSERT INTO public.dynamics_sync_events (mentor_id, action, payload, dedupe_key, status)"
+            " VALUES (:m, 'pause', '{}', 'dead-one', 'dead')"
+        ),
+        {"m": mentor},
+    )
+    key = AssetCheckKey(AssetKey("dynamics_sync_deliveries"), "no_dynamics_event_dead_or_stuck")
+    checks_job = define_asset_job("execute_checks", selection=AssetSelection.checks(key))
+    defs = Definitions.merge(build_defs(database_url), Definitions(jobs=[checks_job]))
+    result = defs.resolve_job_def("execute_checks").execute_in_process(instance=instance)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["count"].value == 1
