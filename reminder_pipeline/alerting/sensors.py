@@ -78,8 +78,17 @@ def _delivery_request(instance: DagsterInstance, alert: Alert) -> RunRequest | N
     )
 
 
-def _answer(instance: DagsterInstance, alerts: Iterable[Alert], idle: str) -> SensorResult:
-    requests = [request for alert in alerts if (request := _delivery_request(instance, alert)) is not None]
+def _answer(context: SensorEvaluationContext, alerts: Iterable[Alert], idle: str) -> SensorResult:
+    """Run requests named after their alerts (the tick lists them by run key), and a log line per
+    alert in the tick's own log: a tick that raised an alert says so."""
+    requests = []
+    for alert in alerts:
+        request = _delivery_request(context.instance, alert)
+        if request is None:
+            context.log.info(f"{alert_tag(alert)}: already delivered, or a delivery is under way or backing off")
+            continue
+        context.log.info(f"raising {alert.kind} for {alert.job_name}: delivery run requested ({request.run_key})")
+        requests.append(request)
     if requests:
         return SensorResult(run_requests=requests)
     return SensorResult(skip_reason=SkipReason(idle))
@@ -93,7 +102,7 @@ def _answer(instance: DagsterInstance, alerts: Iterable[Alert], idle: str) -> Se
     description="Asks for one alert per execution-log row still running after the configured minutes (30).",
 )
 def long_running_runs_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
-    return _answer(context.instance, ops_alerting.long_running_alerts(), "no run is running too long")
+    return _answer(context, ops_alerting.long_running_alerts(), "no run is running too long")
 
 
 def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
@@ -117,7 +126,7 @@ def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
             watching_since = dt.datetime.now(dt.UTC)
             context.update_cursor(watching_since.isoformat())
         alerts = ops_alerting.missed_run_alerts(watching_since, windows)
-        return _answer(context.instance, alerts, "every job succeeded within its window")
+        return _answer(context, alerts, "every job succeeded within its window")
 
     return ops_missed_runs
 
@@ -167,7 +176,7 @@ def run_failures_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
                 announced=announced,
                 webserver_base_url=ops_alerting.webserver_base_url,
             )
-        return _answer(instance, alerts, "no job is failing")
+        return _answer(context, alerts, "no job is failing")
 
     return ops_run_failures
 
