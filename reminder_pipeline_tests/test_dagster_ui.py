@@ -55,6 +55,30 @@ def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
+def _wait(client: DagsterGraphQLClient, run_id: str) -> str:
+    deadline = time.monotonic() + 180
+    while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, f"run still {status}"
+        time.sleep(1)
+    return status
+
+
+def _output_metadata(base: str, run_id: str, step: str) -> dict[str, str]:
+    """The metadata a step's output shows on the run page, as text."""
+    events = _graphql(
+        base,
+        "query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events { __typename"
+        " ... on ExecutionStepOutputEvent { stepKey metadataEntries { label ... on IntMetadataEntry { intValue }"
+        " ... on TextMetadataEntry { text } ... on BoolMetadataEntry { boolValue } } } } } } }",
+        {"id": run_id},
+    )["logsForRun"]["events"]
+    (output,) = [event for event in events if event.get("stepKey") == step and "metadataEntries" in event]
+    return {
+        entry["label"]: str(entry.get("intValue", entry.get("text", entry.get("boolValue")))).lower()
+        for entry in output["metadataEntries"]
+    }
+
+
 def _schedule_status(base: str) -> tuple[str, str]:
     data = _graphql(
         base,
@@ -115,6 +139,26 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     base, client, env = dagster_ui
     mentor = factories.mentor(db, factories.coordinator(db))
     factories.assignment(db, mentor, assigned_on=dt.date(2026, 10, 1))
+    stale = factories.assignment(db, mentor, assigned_on=dt.date(2026, 11, 1))  # behind its activity:
+    db.execute(
+        sa.text(
+            "INSERT INTO public.activities (assignment_id, mentor_id, activity_date) VALUES (:a, :m, '2026-11-20')"
+        ),
+        {"a": stale, "m": mentor},
+    )
+    db.execute(sa.text("UPDATE public.assignments SET last_contact_date = '2026-11-01' WHERE id = :a"), {"a": stale})
+
+    dry_run = client.submit_job_execution(
+        "assignment_reminders",
+        run_config={
+            "ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22", "allow_any_date": True, "dry_run": True}}}
+        },
+    )
+    assert _wait(client, dry_run) == "SUCCESS"
+    assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == 0
+    assert factories.log_rows(db) == []
+    dry_metadata = _output_metadata(base, dry_run, "finish_guarded_run")
+    assert dry_metadata["dry_run"] == "true" and dry_metadata["created"] == "4"
 
     run_id = client.submit_job_execution(
         "assignment_reminders",
@@ -126,7 +170,24 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
         time.sleep(1)
     assert status == "SUCCESS"
     (row,) = factories.log_rows(db)
-    assert (row.status, row.dagster_run_id, row.reminders_dispatched) == ("success", run_id, 2)
+    assert (row.status, row.dagster_run_id, row.reminders_dispatched) == ("success", run_id, 4)
+
+    materializations = _graphql(
+        base,
+        '{ assetOrError(assetKey: {path: ["reminder_outbox"]}) { ... on Asset { assetMaterializations(limit: 5)'
+        " { runId metadataEntries { label ... on IntMetadataEntry { intValue }"
+        " ... on TextMetadataEntry { text } } } } } }",
+    )["assetOrError"]["assetMaterializations"]
+    assert [m["runId"] for m in materializations] == [run_id]  # the dry run materialised nothing
+    values = {e["label"]: e.get("intValue", e.get("text")) for e in materializations[0]["metadataEntries"]}
+    assert (values["created"], values["as_of"], values["execution_log_id"]) == (4, "2026-11-22", str(row.id))
+    checks = _graphql(
+        base,
+        '{ assetNodeOrError(assetKey: {path: ["reminder_outbox"]}) { ... on AssetNode { assetChecksOrError {'
+        " ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } } }",
+    )["assetNodeOrError"]["assetChecksOrError"]["checks"]
+    statuses = {check["name"]: (check["executionForLatestMaterialization"] or {}).get("status") for check in checks}
+    assert statuses["last_contact_date_current"] == "FAILED" and statuses["no_run_running_too_long"] == "SUCCEEDED"
 
     for bad_date, rule in [("15.12.2026", "must be a date"), ("9999-12-31", "allow_any_date")]:
         refused = client.submit_job_execution(
@@ -176,7 +237,11 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     assert "assignment_reminders" in job_dom and "begin_guarded_run" in job_dom
     run_dom = _chromium("--dump-dom", f"{base}/runs/{run_id}")
     assert run_id[:8] in run_dom and "finish_guarded_run" in run_dom
-    shots = {"dagster-job.png": job_page, "dagster-run.png": f"{base}/runs/{run_id}"}
+    shots = {
+        "dagster-job.png": job_page,
+        "dagster-run.png": f"{base}/runs/{run_id}",
+        "dagster-asset.png": f"{base}/assets/reminder_outbox",
+    }
     for name, page in shots.items():
         _chromium(f"--screenshot={tmp_path / name}", page)
         assert (tmp_path / name).stat().st_size > 10_000  # a rendered page, not a blank one
