@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from reminder_pipeline.core.errors import InputRejected
+
 
 @dataclass(frozen=True)
 class Correction:
@@ -25,10 +27,16 @@ def correct_last_contact_date(
     """Set the date (backwards too: that is the point) and write the audit row, both in the caller's
     transaction. None when the assignment does not exist. The row lock serialises two corrections."""
     previous = connection.execute(
-        sa.text("SELECT last_contact_date FROM public.assignments WHERE id = :id FOR UPDATE"), {"id": assignment_id}
+        sa.text(
+            "SELECT last_contact_date, (assigned_at AT TIME ZONE 'Europe/Oslo')::date AS assigned_on"
+            " FROM public.assignments WHERE id = :id FOR UPDATE"
+        ),
+        {"id": assignment_id},
     ).one_or_none()
     if previous is None:
         return None
+    if new_date < previous.assigned_on:
+        raise InputRejected("last_contact_date cannot be before the assignment was made")
     connection.execute(
         sa.text("UPDATE public.assignments SET last_contact_date = :new WHERE id = :id"),
         {"id": assignment_id, "new": new_date},

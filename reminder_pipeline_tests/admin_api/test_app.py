@@ -7,6 +7,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -172,11 +174,109 @@ def test_cron_runs_lists_recent_log_rows_for_admins(client: TestClient, db: sa.C
     )
 
 
-def test_health_and_openapi_are_served(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
-    spec = client.get("/openapi.json").json()
+def test_health_is_served_and_the_docs_only_when_switched_on(
+    client: TestClient, database_url: str, jwt_secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404
+    monkeypatch.setenv("ADMIN_API_DOCS", "1")
+    with TestClient(create_app(database_url)) as documented:
+        spec = documented.get("/openapi.json").json()
+        assert documented.get("/docs").status_code == 200
     assert "/admin/assignments/{assignment_id}/last-contact-date" in spec["paths"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_every_response_carries_the_security_headers(client: TestClient) -> None:
+    for response in (client.get("/healthz"), client.get("/admin/cron-runs"), client.get("/nowhere")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_cors_is_off_unless_origins_are_listed(
+    client: TestClient, database_url: str, jwt_secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"}
+    assert "access-control-allow-origin" not in client.options("/healthz", headers=preflight).headers
+    monkeypatch.setenv("ADMIN_API_CORS_ORIGINS", "https://ops.example")
+    with TestClient(create_app(database_url)) as allowed:
+        good = allowed.options("/healthz", headers={**preflight, "Origin": "https://ops.example"})
+        bad = allowed.options("/healthz", headers=preflight)
+    assert good.headers["access-control-allow-origin"] == "https://ops.example"
+    assert "access-control-allow-origin" not in bad.headers
+
+
+def _put_raw(client: TestClient, assignment: uuid.UUID, body: bytes) -> httpx.Response:
+    return client.put(
+        f"/admin/assignments/{assignment}/last-contact-date",
+        content=body,
+        headers={**bearer(make_token(role="admin")), "Content-Type": "application/json"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b'{"last_contact_date": "2026-11-01", "reason": "x \\ud83d"}', "unicode"),
+        (b'{"last_contact_date": "2026-11-01", "reason": "x \\u0000 y"}', "NUL"),
+        (b'{"last_contact_date": "0001-01-01", "reason": "typo"}', "before 2000-01-01"),
+        (b'{"last_contact_date": "9999-12-31", "reason": "typo"}', "future"),
+        (b'{"last_contact_date": "2026-02-30", "reason": "typo"}', "date"),
+        (b'{"last_contact_date": "2026-11-01", "reason": "' + b"y" * 1001 + b'"}', "at most 1000"),
+        (b'{"last_contact_date": "2026-11-01", "reason": "ok", "extra": "secret-value"}', "Extra inputs"),
+        (b"not json at all secret-value", "JSON"),
+    ],
+)
+def test_hostile_bodies_are_a_422_that_names_the_rule_and_echoes_nothing(
+    client: TestClient, assignment: uuid.UUID, body: bytes, rule: str
+) -> None:
+    response = _put_raw(client, assignment, body)
+    assert response.status_code == 422, response.text
+    assert rule in response.text
+    for echoed in ("ud83d", "secret-value", "0001-01-01", "9999-12-31", "2026-02-30", "yyyyyyyy"):
+        assert echoed not in response.text
+
+
+def test_a_date_before_the_assignment_was_made_is_refused(
+    client: TestClient, assignment: uuid.UUID, db: sa.Connection
+) -> None:
+    assigned = db.execute(
+        sa.text("SELECT (assigned_at AT TIME ZONE 'Europe/Oslo')::date FROM public.assignments WHERE id = :a"),
+        {"a": assignment},
+    ).scalar()
+    body = {"last_contact_date": (assigned - dt.timedelta(days=1)).isoformat(), "reason": "typo"}
+    response = client.put(
+        f"/admin/assignments/{assignment}/last-contact-date", json=body, headers=bearer(make_token(role="admin"))
+    )
+    assert response.status_code == 422 and "before the assignment was made" in response.text
+
+
+@pytest.mark.parametrize("with_token", [True, False])
+def test_a_huge_body_is_a_413_before_it_is_parsed(client: TestClient, assignment: uuid.UUID, with_token: bool) -> None:
+    body = b'{"last_contact_date": "2026-11-01", "reason": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    headers = {"Content-Type": "application/json", **(bearer(make_token(role="admin")) if with_token else {})}
+    started = time.monotonic()
+    response = client.put(f"/admin/assignments/{assignment}/last-contact-date", content=body, headers=headers)
+    assert response.status_code == 413 and time.monotonic() - started < 5
+    assert len(response.content) < 200
+
+
+def test_a_streamed_body_without_a_length_is_cut_off_at_the_limit(client: TestClient, assignment: uuid.UUID) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"last_contact_date": "2026-11-01", "reason": "'
+        for _ in range(200):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.put(
+        f"/admin/assignments/{assignment}/last-contact-date",
+        content=chunks(),
+        headers={**bearer(make_token(role="admin")), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
 
 
 def test_tokens_and_the_secret_never_reach_the_logs(
@@ -223,16 +323,46 @@ def test_against_a_real_uvicorn_server_on_loopback(
     assert len(_audit(db)) == 1
 
 
-def test_the_database_down_is_a_503_with_retry_after_naming_no_host(jwt_secret: str) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    url = f"postgresql://reminder:hunter2@127.0.0.1:{closed_port}/reminders"
+def test_the_database_down_is_a_503_with_retry_after_naming_no_host(jwt_secret: str, unused_port: int) -> None:
+    url = f"postgresql://reminder:hunter2@127.0.0.1:{unused_port}/reminders"
     with TestClient(create_app(url)) as down:
         health = down.get("/healthz")
         admin_read = down.get("/admin/cron-runs", headers=bearer(make_token(role="admin")))
+    assert health.json() == {"status": "unavailable", "database": "unavailable"}
+    assert admin_read.json() == {"detail": "database unavailable, retry later"}
     for response in (health, admin_read):
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "30"
-        assert response.json() == {"detail": "database unavailable, retry later"}
-        assert str(closed_port) not in response.text and "hunter2" not in response.text
+        assert str(unused_port) not in response.text and "hunter2" not in response.text
+
+
+def test_health_answers_fast_while_huge_bodies_arrive(database_url: str, jwt_secret: str) -> None:
+    """Six 10 MB bodies without a token, at once, against a real server: each is a quick 413, and
+    /healthz keeps answering in well under a second meanwhile."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(database_url), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        huge = b"x" * (10 * 1024 * 1024)
+        url = f"{base}/admin/assignments/{uuid.uuid4()}/last-contact-date"
+        with ThreadPoolExecutor(7) as pool:
+            flood = [pool.submit(httpx.put, url, content=huge, timeout=30) for _ in range(6)]
+            health_seconds = []
+            for _ in range(5):
+                started = time.monotonic()
+                assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+                health_seconds.append(time.monotonic() - started)
+            answers = [future.result().status_code for future in flood]
+        assert answers == [413] * 6
+        assert max(health_seconds) < 1.0, health_seconds
+    finally:
+        server.should_exit = True
+        thread.join(10)
