@@ -70,6 +70,10 @@ CREATE FUNCTION auth.jwt() RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb$$;
 
+CREATE FUNCTION auth.uid() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $$SELECT nullif(auth.jwt() ->> 'sub', '')::uuid$$;
+
 CREATE TABLE public.activities (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     assignment_id uuid NOT NULL,
@@ -78,7 +82,7 @@ CREATE TABLE public.activities (
     kind text DEFAULT 'contact'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     registration_path text DEFAULT 'direct'::text NOT NULL,
-    registered_by uuid,
+    registered_by uuid DEFAULT auth.uid(),
     CONSTRAINT activities_registration_path_check CHECK ((registration_path = ANY (ARRAY['direct'::text, 'proxy'::text, 'bulk'::text, 'coordinator_proxy'::text])))
 );
 
@@ -396,7 +400,11 @@ ALTER TABLE ONLY public.peer_mentors
 
 ALTER TABLE public.activities ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY activities_insert_own ON public.activities FOR INSERT TO authenticated WITH CHECK (((mentor_id = app_private.current_mentor_id()) AND (EXISTS ( SELECT 1
+CREATE POLICY activities_insert_by_coordinator ON public.activities FOR INSERT TO authenticated WITH CHECK (((registration_path = ANY (ARRAY['proxy'::text, 'coordinator_proxy'::text])) AND (registered_by = auth.uid()) AND app_private.coordinates_mentor(mentor_id) AND (EXISTS ( SELECT 1
+   FROM public.assignments a
+  WHERE ((a.id = activities.assignment_id) AND (a.mentor_id = activities.mentor_id))))));
+
+CREATE POLICY activities_insert_by_mentor ON public.activities FOR INSERT TO authenticated WITH CHECK (((registration_path = 'direct'::text) AND (registered_by = auth.uid()) AND (mentor_id = app_private.current_mentor_id()) AND (EXISTS ( SELECT 1
    FROM public.assignments a
   WHERE ((a.id = activities.assignment_id) AND (a.mentor_id = app_private.current_mentor_id()))))));
 
@@ -481,6 +489,10 @@ GRANT ALL ON FUNCTION app_private.jwt_subject() TO service_role;
 GRANT ALL ON FUNCTION auth.jwt() TO anon;
 GRANT ALL ON FUNCTION auth.jwt() TO authenticated;
 GRANT ALL ON FUNCTION auth.jwt() TO service_role;
+
+GRANT ALL ON FUNCTION auth.uid() TO anon;
+GRANT ALL ON FUNCTION auth.uid() TO authenticated;
+GRANT ALL ON FUNCTION auth.uid() TO service_role;
 
 GRANT SELECT,INSERT ON TABLE public.activities TO authenticated;
 GRANT ALL ON TABLE public.activities TO service_role;

@@ -139,3 +139,63 @@ def test_nobody_but_the_service_role_writes_notifications(db: sa.Connection, peo
         db.execute(sa.text(insert), {"m": people["mentor_row"]})
     with acting_as(db, "service_role"):
         db.execute(sa.text(insert), {"m": people["mentor_row"]})
+
+
+@pytest.fixture
+def provenance(db: sa.Connection, people: dict) -> dict:
+    assignment = db.execute(
+        sa.text("SELECT id FROM public.assignments WHERE mentor_id = :m"), {"m": people["mentor_row"]}
+    ).scalar_one()
+    other = db.execute(
+        sa.text("SELECT a.id, a.mentor_id FROM public.assignments a WHERE a.mentor_id <> :m"),
+        {"m": people["mentor_row"]},
+    ).one()
+    return {"assignment": assignment, "other_assignment": other.id, "other_mentor_row": other.mentor_id}
+
+
+def _register(db: sa.Connection, assignment: uuid.UUID, mentor: uuid.UUID, path: str, by: uuid.UUID | None) -> None:
+    columns = "assignment_id, mentor_id, activity_date, registration_path" + (", registered_by" if by else "")
+    values = ":a, :m, :d, :path" + (", :by" if by else "")
+    db.execute(
+        sa.text(f"INSERT INTO public.activities ({columns}) VALUES ({values})"),
+        {"a": assignment, "m": mentor, "d": dt.date(2026, 11, 20), "path": path, "by": by},
+    )
+
+
+def test_a_mentor_registers_direct_contacts_as_themselves_only(
+    db: sa.Connection, people: dict, provenance: dict
+) -> None:
+    with acting_as(db, "authenticated", _claims(people["mentor"])):
+        _register(db, provenance["assignment"], people["mentor_row"], "direct", None)
+        stored = db.execute(sa.text("SELECT registered_by FROM public.activities")).scalar_one()
+        assert stored == people["mentor"]  # the database filled in auth.uid()
+    forged = [
+        ("coordinator_proxy", people["coordinator"]),  # the forgery: a proxy in the coordinator's name
+        ("proxy", people["mentor"]),
+        ("direct", people["coordinator"]),  # direct, but claiming someone else registered it
+        ("bulk", people["mentor"]),
+    ]
+    for path, by in forged:
+        with (
+            acting_as(db, "authenticated", _claims(people["mentor"])),
+            pytest.raises(sa.exc.ProgrammingError, match="row-level security"),
+        ):
+            _register(db, provenance["assignment"], people["mentor_row"], path, by)
+
+
+def test_only_the_mentors_own_coordinator_registers_by_proxy(db: sa.Connection, people: dict, provenance: dict) -> None:
+    with acting_as(db, "authenticated", _claims(people["coordinator"])):
+        _register(db, provenance["assignment"], people["mentor_row"], "coordinator_proxy", people["coordinator"])
+        _register(db, provenance["assignment"], people["mentor_row"], "proxy", None)
+        assert db.execute(sa.text("SELECT count(*) FROM public.activities")).scalar_one() == 2
+    refused = [
+        (provenance["other_assignment"], provenance["other_mentor_row"], "coordinator_proxy"),  # not their mentor
+        (provenance["assignment"], people["mentor_row"], "direct"),  # a coordinator is not the mentor
+        (provenance["other_assignment"], people["mentor_row"], "proxy"),  # assignment of another mentor
+    ]
+    for assignment, mentor, path in refused:
+        with (
+            acting_as(db, "authenticated", _claims(people["coordinator"])),
+            pytest.raises(sa.exc.ProgrammingError, match="row-level security"),
+        ):
+            _register(db, assignment, mentor, path, people["coordinator"])
