@@ -179,6 +179,9 @@ def sync_dynamics_events(
                 context.run_id,
                 {"job_name": DYNAMICS_SYNC.name, **dead},
                 subject_id=uuid.UUID(dead["sync_event_id"]),
+                # One incident per death: a manual retry that fails again dies in another run and
+                # alerts again; a re-executed run cannot kill the same event twice.
+                incident=f"{dead['sync_event_id']}:{context.run_id}",
             )
         )
         if outcome is not None:

@@ -158,6 +158,26 @@ def test_after_the_last_attempt_the_event_is_dead_and_operations_are_alerted_onc
     assert factories.count(db, "ops_alerts", "kind = 'dynamics_sync_dead' AND subject_id = :e", e=paused["event"]) == 1
 
 
+def test_a_manual_retry_of_a_dead_event_that_fails_again_alerts_again(
+    db: sa.Connection, database_url: str, paused: dict, dynamics: HttpPeer
+) -> None:
+    dynamics.status = 503
+    with HttpPeer() as slack:
+        alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+        portal = DynamicsPortal(webhook_url=dynamics.url, max_attempts=2, backoff_base_seconds=1)
+        for _ in range(2):
+            run_job(database_url, "dynamics_sync", dynamics=portal, alerting=alerting)
+            _make_due(db)
+        assert _event(db).status == "dead" and len(slack.requests) == 1
+        for retry in (1, 2):  # an admin retries; the portal is still down
+            retried = {"ops": {"sync_dynamics_events": {"config": {"event_id": str(paused["event"])}}}}
+            assert run_job(database_url, "dynamics_sync", retried, dynamics=portal, alerting=alerting).success
+            assert _event(db).status == "dead"
+            assert len(slack.requests) == 1 + retry
+        assert run_job(database_url, "dynamics_sync", dynamics=portal, alerting=alerting).success
+        assert len(slack.requests) == 3  # a run with nothing dying alerts nothing
+
+
 def test_an_event_written_by_a_process_that_crashed_after_the_pause_is_delivered_later(
     db: sa.Connection, database_url: str, dynamics: HttpPeer
 ) -> None:
