@@ -3,12 +3,15 @@ no write without an admin token. (schemathesis' own pytest loader does not work 
 the operations' hypothesis strategies are driven directly.)"""
 
 import datetime as dt
+import json
 from collections.abc import Callable
 
 import pytest
 import schemathesis
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reminder_pipeline.admin_api.app import create_app
 from reminder_pipeline.core.run_config import today_local
@@ -90,3 +93,47 @@ def test_no_write_without_an_admin_token(operations: list, db: sa.Connection) ->
 
     _fuzz(operations, check)
     assert _writes(db) == before
+
+
+#: Text that breaks naive code: lone surrogates, NUL and other controls, right-to-left marks,
+#: combining characters, emoji, and very long runs.
+HOSTILE_TEXT = st.one_of(
+    st.text(alphabet=st.characters(codec=None, categories=None), max_size=50),
+    st.sampled_from(["\ud83d", "x\ud800y", "\x00", "a\x00b", "\u202e", "e\u0301" * 200, "😀" * 300, " ", ""]),
+    st.integers(min_value=900, max_value=70_000).map(lambda size: "x" * size),
+)
+HOSTILE_DATES = st.one_of(
+    st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)).map(dt.date.isoformat),
+    st.sampled_from(["0001-01-01", "9999-12-31", "2026-02-30", "15.12.2026", "", "2026-13-01", "+002026-01-01"]),
+)
+
+
+def test_hostile_bodies_get_a_4xx_that_echoes_nothing_and_never_a_5xx(
+    database_url: str, jwt_secret: str, assignment_id: str, db: sa.Connection
+) -> None:
+    client = TestClient(create_app(database_url))
+    headers = {**bearer(make_token(role="admin")), "Content-Type": "application/json"}
+    before = db.execute(sa.text("SELECT count(*) FROM public.last_contact_corrections")).scalar()
+    accepted = 0
+
+    @FUZZ
+    @given(reason=HOSTILE_TEXT, date=HOSTILE_DATES)
+    def check(reason: str, date: str) -> None:
+        nonlocal accepted
+        body = json.dumps({"last_contact_date": date, "reason": reason}).encode()
+        response = client.put(f"/admin/assignments/{assignment_id}/last-contact-date", content=body, headers=headers)
+        assert response.status_code < 500, (response.status_code, response.text[:200])
+        if response.status_code == 200:
+            accepted += 1
+            stored = dt.date.fromisoformat(response.json()["last_contact_date"])
+            assert dt.date(2000, 1, 1) <= stored <= today_local()
+        else:
+            assert response.status_code in (413, 422), response.status_code
+            assert len(response.content) < 5_000  # no echo of a huge input
+            if len(reason) > 20:
+                assert reason[:20] not in response.text
+
+    with client:
+        check()
+    after = db.execute(sa.text("SELECT count(*) FROM public.last_contact_corrections")).scalar()
+    assert after - before == accepted
