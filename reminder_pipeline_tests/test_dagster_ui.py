@@ -90,6 +90,35 @@ def _schedule_status(base: str) -> tuple[str, str]:
     return state["status"], state["id"]
 
 
+def _a_tick_that_raised_an_alert_says_so(base: str, client: DagsterGraphQLClient, db: sa.Connection) -> None:
+    """Two failed runs; the daemon's next `ops_run_failures` tick requests a delivery run, and the
+    tick itself names the alert (its run key) and logs it."""
+    db.execute(sa.text("ALTER TABLE public.notifications RENAME TO notifications_moved"))
+    config = {"ops": {"decide_reminders_op": {"config": {"as_of": "2026-11-22", "allow_any_date": True}}}}
+    for _ in range(2):
+        assert _wait(client, client.submit_job_execution("assignment_reminders", run_config=config)) == "FAILURE"
+    selector = {
+        "repositoryLocationName": "reminder_pipeline",
+        "repositoryName": "__repository__",
+        "sensorName": "ops_run_failures",
+    }
+    query = (
+        "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { sensorState {"
+        " ticks(limit: 10) { status runKeys runIds } } } } }"
+    )
+    deadline = time.monotonic() + 150
+    while True:
+        ticks = _graphql(base, query, {"s": selector})["sensorOrError"]["sensorState"]["ticks"]
+        alerted = [tick for tick in ticks if tick["status"] == "SUCCESS" and tick["runKeys"]]
+        if alerted:
+            break
+        assert time.monotonic() < deadline, ticks
+        time.sleep(3)
+    assert alerted[0]["runKeys"][0].startswith("consecutive_failures:assignment_reminders:run:")
+    assert _wait(client, alerted[0]["runIds"][0]) == "SUCCESS"
+    db.execute(sa.text("ALTER TABLE public.notifications_moved RENAME TO notifications"))
+
+
 def _schedule_list_from_the_runbook(env: dict[str, str]) -> dict[str, str]:
     """`reminder-pipeline schedules`, as the runbook tells on-call to run it: it must print the
     state the UI shows."""
@@ -229,6 +258,8 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     assert {"runId": run_id, "jobName": "assignment_reminders", "status": "SUCCESS"} in history["runsOrError"][
         "results"
     ]
+
+    _a_tick_that_raised_an_alert_says_so(base, client, db)
 
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine (Debian package 'chromium'): the browser check did not run")
