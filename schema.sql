@@ -66,6 +66,18 @@ EXCEPTION WHEN invalid_text_representation THEN
 END
 $$;
 
+CREATE FUNCTION app_private.touch_updated_at() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+
+CREATE FUNCTION app_private.within_quiet_hours(local_time time without time zone, starts time without time zone, ends time without time zone) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+        SELECT CASE WHEN starts IS NULL OR ends IS NULL OR starts = ends THEN false
+                    WHEN starts < ends THEN local_time >= starts AND local_time < ends
+                    ELSE local_time >= starts OR local_time < ends END
+    $$;
+
 CREATE FUNCTION auth.jwt() RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb$$;
@@ -192,6 +204,20 @@ CREATE TABLE public.mentor_pause_history (
     paused_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.notification_preferences (
+    recipient_role text NOT NULL,
+    recipient_id uuid NOT NULL,
+    push_enabled boolean DEFAULT true NOT NULL,
+    email_enabled boolean DEFAULT true NOT NULL,
+    quiet_hours_start time without time zone,
+    quiet_hours_end time without time zone,
+    language text DEFAULT 'nb'::text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notification_preferences_language_check CHECK ((language = ANY (ARRAY['nb'::text, 'en'::text]))),
+    CONSTRAINT notification_preferences_quiet_hours_check CHECK (((quiet_hours_start IS NULL) = (quiet_hours_end IS NULL))),
+    CONSTRAINT notification_preferences_recipient_role_check CHECK ((recipient_role = ANY (ARRAY['mentor'::text, 'coordinator'::text])))
+);
+
 CREATE TABLE public.notifications (
     id bigint NOT NULL,
     idempotency_key text NOT NULL,
@@ -205,8 +231,27 @@ CREATE TABLE public.notifications (
     status text DEFAULT 'pending'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now(),
+    last_error text,
+    channel text,
+    message_key uuid,
+    claimed_by text,
+    claimed_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT notifications_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT notifications_channel_check CHECK ((channel = ANY (ARRAY['push'::text, 'email'::text]))),
+    CONSTRAINT notifications_delivered_at_check CHECK (((status = 'delivered'::text) = (delivered_at IS NOT NULL))),
+    CONSTRAINT notifications_last_error_check CHECK ((length(last_error) <= 500)),
+    CONSTRAINT notifications_next_attempt_check CHECK (
+CASE status
+    WHEN 'pending'::text THEN (next_attempt_at IS NOT NULL)
+    WHEN 'failed'::text THEN true
+    ELSE (next_attempt_at IS NULL)
+END),
     CONSTRAINT notifications_recipient_role_check CHECK ((recipient_role = ANY (ARRAY['mentor'::text, 'coordinator'::text]))),
-    CONSTRAINT notifications_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+    CONSTRAINT notifications_sending_check CHECK (((status <> 'sending'::text) OR ((claimed_by IS NOT NULL) AND (claimed_at IS NOT NULL) AND (message_key IS NOT NULL)))),
+    CONSTRAINT notifications_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sending'::text, 'delivered'::text, 'failed'::text, 'undeliverable'::text, 'expired'::text])))
 );
 
 ALTER TABLE public.notifications ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -233,7 +278,7 @@ CREATE TABLE public.ops_alerts (
     incident_key text NOT NULL,
     next_attempt_at timestamp with time zone,
     expired_at timestamp with time zone,
-    CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text])))
+    CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text, 'notification_delivery_gave_up'::text, 'notification_delivery_recovered'::text])))
 );
 
 CREATE TABLE public.peer_mentors (
@@ -293,6 +338,9 @@ ALTER TABLE ONLY public.last_contact_corrections
 ALTER TABLE ONLY public.mentor_pause_history
     ADD CONSTRAINT mentor_pause_history_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.notification_preferences
+    ADD CONSTRAINT notification_preferences_pkey PRIMARY KEY (recipient_role, recipient_id);
+
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_idempotency_key_key UNIQUE (idempotency_key);
 
@@ -340,7 +388,13 @@ CREATE INDEX last_contact_corrections_assignment_idx ON public.last_contact_corr
 
 CREATE INDEX mentor_pause_history_mentor_idx ON public.mentor_pause_history USING btree (mentor_id, paused_at DESC);
 
+CREATE INDEX notifications_due_idx ON public.notifications USING btree (next_attempt_at) WHERE (status = ANY (ARRAY['pending'::text, 'failed'::text]));
+
+CREATE INDEX notifications_finished_idx ON public.notifications USING btree (finished_at) WHERE (status = ANY (ARRAY['failed'::text, 'expired'::text]));
+
 CREATE INDEX notifications_recipient_idx ON public.notifications USING btree (recipient_id, created_at DESC);
+
+CREATE INDEX notifications_sending_idx ON public.notifications USING btree (message_key) WHERE (status = 'sending'::text);
 
 CREATE INDEX ops_alerts_due_idx ON public.ops_alerts USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (expired_at IS NULL));
 
@@ -349,6 +403,8 @@ CREATE INDEX peer_mentors_coordinator_idx ON public.peer_mentors USING btree (co
 CREATE TRIGGER activities_apply_contact_after_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.check_and_apply_activities();
 
 CREATE TRIGGER activities_apply_contact_after_update AFTER UPDATE ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.check_and_apply_activities();
+
+CREATE TRIGGER notification_preferences_touch BEFORE UPDATE ON public.notification_preferences FOR EACH ROW EXECUTE FUNCTION app_private.touch_updated_at();
 
 ALTER TABLE ONLY public.activities
     ADD CONSTRAINT activities_assignment_id_fkey FOREIGN KEY (assignment_id) REFERENCES public.assignments(id);
@@ -446,6 +502,12 @@ ALTER TABLE public.mentor_pause_history ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY mentor_pause_history_read ON public.mentor_pause_history FOR SELECT TO authenticated USING ((app_private.is_admin() OR app_private.coordinates_mentor(mentor_id)));
 
+ALTER TABLE public.notification_preferences ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY notification_preferences_admin_read ON public.notification_preferences FOR SELECT TO authenticated USING (app_private.is_admin());
+
+CREATE POLICY notification_preferences_own ON public.notification_preferences TO authenticated USING ((((recipient_role = 'mentor'::text) AND (recipient_id = app_private.current_mentor_id())) OR ((recipient_role = 'coordinator'::text) AND (recipient_id = app_private.current_coordinator_id())))) WITH CHECK ((((recipient_role = 'mentor'::text) AND (recipient_id = app_private.current_mentor_id())) OR ((recipient_role = 'coordinator'::text) AND (recipient_id = app_private.current_coordinator_id()))));
+
 ALTER TABLE public.notifications ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY notifications_read_own ON public.notifications FOR SELECT TO authenticated USING ((((recipient_role = 'mentor'::text) AND (recipient_id = app_private.current_mentor_id())) OR ((recipient_role = 'coordinator'::text) AND (recipient_id = app_private.current_coordinator_id()))));
@@ -486,6 +548,9 @@ GRANT ALL ON FUNCTION app_private.is_admin() TO service_role;
 GRANT ALL ON FUNCTION app_private.jwt_subject() TO authenticated;
 GRANT ALL ON FUNCTION app_private.jwt_subject() TO service_role;
 
+GRANT ALL ON FUNCTION app_private.within_quiet_hours(local_time time without time zone, starts time without time zone, ends time without time zone) TO authenticated;
+GRANT ALL ON FUNCTION app_private.within_quiet_hours(local_time time without time zone, starts time without time zone, ends time without time zone) TO service_role;
+
 GRANT ALL ON FUNCTION auth.jwt() TO anon;
 GRANT ALL ON FUNCTION auth.jwt() TO authenticated;
 GRANT ALL ON FUNCTION auth.jwt() TO service_role;
@@ -523,6 +588,19 @@ GRANT ALL ON TABLE public.last_contact_corrections TO service_role;
 
 GRANT SELECT ON TABLE public.mentor_pause_history TO authenticated;
 GRANT ALL ON TABLE public.mentor_pause_history TO service_role;
+
+GRANT SELECT,INSERT,DELETE ON TABLE public.notification_preferences TO authenticated;
+GRANT ALL ON TABLE public.notification_preferences TO service_role;
+
+GRANT UPDATE(push_enabled) ON TABLE public.notification_preferences TO authenticated;
+
+GRANT UPDATE(email_enabled) ON TABLE public.notification_preferences TO authenticated;
+
+GRANT UPDATE(quiet_hours_start) ON TABLE public.notification_preferences TO authenticated;
+
+GRANT UPDATE(quiet_hours_end) ON TABLE public.notification_preferences TO authenticated;
+
+GRANT UPDATE(language) ON TABLE public.notification_preferences TO authenticated;
 
 GRANT SELECT ON TABLE public.notifications TO authenticated;
 GRANT ALL ON TABLE public.notifications TO service_role;

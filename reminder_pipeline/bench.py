@@ -7,7 +7,9 @@ For each size N, in a fresh database on the same server:
 3. the naive loop: one query per assignment and one INSERT per notification, each its own
    transaction, on a sample, extrapolated to N (and labelled so).
 Each starts from an empty notifications table; 1 and 2 must create exactly the same keys. Then the
-execution log's own costs with many rows in `cron_execution_logs`.
+execution log's own costs with many rows in `cron_execution_logs`, and the `notification_delivery`
+job delivering 100,000 pending notifications to a push gateway on loopback (uvicorn in a process of
+its own, counting requests and distinct Idempotency-Keys): one message per recipient, and digests.
 """
 
 from __future__ import annotations
@@ -50,7 +52,10 @@ TARGETS = {
     "log_write_p99_ms": 100.0,
     "recent_rows_ms": 10.0,
     "seed_seconds_at_1m": 60.0,
+    "delivery_messages_per_second": 1000.0,
 }
+#: Notifications per recipient in the delivery scenarios: the worst case (one message each) and digests.
+DELIVERY_SHAPES = (1, 4)
 
 # The same decisions as the job, in one statement: the fastest the database can do the work.
 LOWER_BOUND_SQL = f"""
@@ -118,13 +123,14 @@ class SizeResult:
         return self.naive_extrapolated_s / self.job_s if self.job_s else float("nan")
 
 
-def _in_child(mode: str, database_url: str) -> tuple[float, float]:
-    """Run `mode` ("job" or "chunked") in a fresh process: (seconds around the run, peak RSS MiB)."""
+def _in_child(mode: str, database_url: str, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run `mode` ("job", "chunked", "delivery") in a fresh process: (seconds around the run, peak RSS MiB)."""
     done = subprocess.run(
         [sys.executable, "-m", "reminder_pipeline.bench", f"--child-{mode}", database_url],
         capture_output=True,
         text=True,
         timeout=3600,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode != 0:
         raise ReminderPipelineError(f"benchmark {mode} run failed: {done.stderr[-2000:]}")
@@ -146,6 +152,20 @@ def _child_run(mode: str, database_url: str) -> None:
             **run_config_for(AS_OF, allow_any_date=True, **rules),
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         }
+        with DagsterInstance.ephemeral() as instance:
+            started = time.perf_counter()
+            succeeded = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False).success
+            seconds = time.perf_counter() - started
+    elif mode == "delivery":
+        from dagster import DagsterInstance
+
+        from reminder_pipeline.definitions import build_defs
+        from reminder_pipeline.delivery.jobs import NotificationDelivery
+
+        os.environ["NOTIFICATION_QUIET_HOURS"] = "none"  # the benchmark measures sending, not waiting
+        delivery = NotificationDelivery(push_webhook_url=os.environ["BENCH_GATEWAY_URL"])
+        job = build_defs(database_url, notification_delivery=delivery).get_job_def("notification_delivery")
+        config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         with DagsterInstance.ephemeral() as instance:
             started = time.perf_counter()
             succeeded = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False).success
@@ -340,6 +360,131 @@ def bench_execution_log(server_url: str, rows: int, samples: int = 200) -> LogCo
         )
 
 
+# -- delivery ---------------------------------------------------------------------------------------
+
+
+class _Gateway:
+    """A push gateway for the benchmark (an ASGI app under uvicorn): answers 200 to every POST and
+    counts requests and distinct Idempotency-Keys; GET /stats tells both."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.keys: set[str] = set()
+
+    async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        if scope["method"] == "GET":
+            body = json.dumps({"requests": self.requests, "keys": len(self.keys)}).encode()
+        else:
+            self.requests += 1
+            self.keys.add(dict(scope["headers"]).get(b"idempotency-key", b"").decode())
+            body = b"ok"
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _serve_gateway(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(_Gateway(), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+
+
+@contextmanager
+def _gateway() -> Iterator[str]:
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "reminder_pipeline.bench", "--gateway", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise ReminderPipelineError("the benchmark's push gateway did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@dataclass
+class DeliveryCosts:
+    notifications: int
+    per_recipient: int
+    messages: int
+    seconds: float
+    peak_rss_mib: float
+    delivered: int
+    gateway_requests: int
+    gateway_keys: int
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages / self.seconds if self.seconds else float("nan")
+
+    @property
+    def notifications_per_second(self) -> float:
+        return self.notifications / self.seconds if self.seconds else float("nan")
+
+
+_DELIVERY_SEED = """
+WITH coordinator AS (
+    INSERT INTO public.coordinators (full_name, email) VALUES ('Coordinator Bench', 'coordinator@example.invalid')
+    RETURNING id
+), mentors AS (
+    INSERT INTO public.peer_mentors (coordinator_id, full_name, email)
+    SELECT coordinator.id, 'Mentor ' || i, 'mentor' || i || '@example.invalid'
+    FROM coordinator, generate_series(1, :recipients) AS i
+    RETURNING id
+)
+INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, payload)
+SELECT 'bench:' || mentors.id || ':' || k, 'assignment_follow_up_reminder', 'mentor', mentors.id,
+       jsonb_build_object('days_without_contact', 10 + k)
+FROM mentors, generate_series(1, :per_recipient) AS k
+"""
+
+
+def bench_delivery(server_url: str, notifications: int, per_recipient: int, echo=print) -> DeliveryCosts:
+    """`notifications` pending, `per_recipient` each, delivered by the real job to a loopback gateway."""
+    recipients = max(1, notifications // per_recipient)
+    with _scratch_database(server_url, "rp_bench_delivery") as url, _gateway() as gateway:
+        with connect(url) as connection, connection.begin():
+            connection.execute(sa.text(_DELIVERY_SEED), {"recipients": recipients, "per_recipient": per_recipient})
+        with connect(url, autocommit=True) as db:
+            db.execute(sa.text("ANALYZE"))
+        echo(f"delivery: {recipients * per_recipient:,} notifications for {recipients:,} recipients; running the job")
+        seconds, peak = _in_child("delivery", url, {"BENCH_GATEWAY_URL": gateway})
+        import httpx
+
+        stats = httpx.get(f"{gateway}/stats", timeout=10).json()
+        with connect(url, autocommit=True) as db:
+            delivered = db.execute(
+                sa.text("SELECT count(*) FROM public.notifications WHERE status = 'delivered'")
+            ).scalar()
+    return DeliveryCosts(
+        notifications=recipients * per_recipient,
+        per_recipient=per_recipient,
+        messages=recipients,
+        seconds=seconds,
+        peak_rss_mib=peak,
+        delivered=delivered,
+        gateway_requests=stats["requests"],
+        gateway_keys=stats["keys"],
+    )
+
+
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     processor = platform.processor() or platform.machine()
@@ -350,7 +495,7 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def report(results: list[SizeResult], log: LogCosts, server: str) -> str:
+def report(results: list[SizeResult], log: LogCosts, server: str, deliveries: list[DeliveryCosts] = ()) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -406,6 +551,27 @@ def report(results: list[SizeResult], log: LogCosts, server: str) -> str:
         log.job_recent_plan,
         "```",
         "",
+    ]
+    if deliveries:
+        lines += [
+            "## Delivery to a push gateway on loopback",
+            "",
+            "The real `notification_delivery` job (claim, compose, send, record; 32 requests in flight over kept-alive"
+            " connections) in a fresh process, against a uvicorn gateway in another that answers 200 and counts"
+            " requests and distinct Idempotency-Keys. Both share the machine's cores with PostgreSQL.",
+            "",
+            "| notifications | per recipient | messages | job s | messages/s | notifications/s | peak RSS MiB "
+            "| delivered | gateway requests | distinct keys |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *[
+                f"| {d.notifications:,} | {d.per_recipient} | {d.messages:,} | {d.seconds:.1f} "
+                f"| {d.messages_per_second:,.0f} | {d.notifications_per_second:,.0f} | {d.peak_rss_mib:,.0f} "
+                f"| {d.delivered:,} | {d.gateway_requests:,} | {d.gateway_keys:,} |"
+                for d in deliveries
+            ],
+            "",
+        ]
+    lines += [
         "## Targets",
         "",
         "| target | measured | verdict |",
@@ -429,6 +595,13 @@ def report(results: list[SizeResult], log: LogCosts, server: str) -> str:
         lines.append(
             f"| 10,000: the job's work under 1 s | {small.job_s:.2f} s "
             f"| {_verdict(small.job_s < TARGETS['job_seconds_at_10k'])} |"
+        )
+    for d in deliveries:
+        ok = d.messages_per_second >= TARGETS["delivery_messages_per_second"] and d.delivered == d.notifications
+        lines.append(
+            f"| {d.notifications:,} pending notifications ({d.per_recipient} per recipient) delivered at 1,000"
+            f" messages/s or more, every one | {d.messages_per_second:,.0f} messages/s, {d.delivered:,} delivered"
+            f" | {_verdict(ok)} |"
         )
     worst = max(log.insert_p99_ms, log.update_p99_ms)
     lines += [
@@ -477,23 +650,31 @@ def run_benchmark(
     output: Path | None,
     plot_path: Path | None,
     echo=print,
+    delivery_notifications: int = 100_000,
 ) -> tuple[str, list[SizeResult], LogCosts]:
     from reminder_pipeline.core.database import describe
 
     results = [bench_size(server_url, n, naive_sample, echo) for n in sizes]
     echo(f"execution log with {log_rows:,} rows")
     log = bench_execution_log(server_url, log_rows)
+    deliveries = (
+        [bench_delivery(server_url, delivery_notifications, shape, echo) for shape in DELIVERY_SHAPES]
+        if delivery_notifications
+        else []
+    )
     with connect(server_url) as connection:
         version = connection.execute(sa.text("SHOW server_version")).scalar()
-    text = report(results, log, f"{version} at {describe(server_url)}")
+    text = report(results, log, f"{version} at {describe(server_url)}", deliveries)
     if output is not None:
         output.write_text(text)
     if plot_path is not None and not plot(results, plot_path):
         echo("matplotlib is not installed: no plot written")
-    echo(json.dumps([asdict(r) for r in results]))
+    echo(json.dumps([asdict(r) for r in results] + [asdict(d) for d in deliveries]))
     return text, results, log
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] in ("--child-job", "--child-chunked"):
+    if len(sys.argv) == 3 and sys.argv[1] in ("--child-job", "--child-chunked", "--child-delivery"):
         _child_run(sys.argv[1].removeprefix("--child-"), sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--gateway":
+        _serve_gateway(int(sys.argv[2]))

@@ -17,11 +17,13 @@ from reminder_pipeline.certifications.jobs import DynamicsPortal
 from reminder_pipeline.core.guarded_run import JobRunGuard, run_memory_io_manager
 from reminder_pipeline.core.jobs import JobSpec, specs_of
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.delivery import definitions as delivery
+from reminder_pipeline.delivery.jobs import NotificationDelivery
 
 
 def _domains() -> Definitions:
     # A function, not a module-level object: Dagster loads a module with exactly one `Definitions`.
-    return Definitions.merge(assignments.defs, certifications.defs)
+    return Definitions.merge(assignments.defs, certifications.defs, delivery.defs)
 
 
 #: Every lock-and-log job's declaration, for the CLI, the sensors and the docs.
@@ -29,7 +31,10 @@ JOB_SPECS: list[JobSpec] = specs_of(_domains().jobs or [])
 
 
 def build_defs(
-    database_url: str | None = None, alerting: OpsAlerting | None = None, dynamics: DynamicsPortal | None = None
+    database_url: str | None = None,
+    alerting: OpsAlerting | None = None,
+    dynamics: DynamicsPortal | None = None,
+    notification_delivery: NotificationDelivery | None = None,
 ) -> Definitions:
     """`database_url=None` means: `DATABASE_URL` at run time, else the embedded server."""
     database = PipelineDatabase(database_url=database_url)
@@ -39,6 +44,7 @@ def build_defs(
             "database": database,
             "ops_alerting": alerting,
             "dynamics_portal": dynamics or DynamicsPortal(),
+            "notification_delivery": notification_delivery or NotificationDelivery(),
             "run_guard": JobRunGuard(database=database),
             # Jobs run in one process (in_process_executor); outputs stay in memory, not pickled to
             # disk, and a partial re-execution is refused with instructions.

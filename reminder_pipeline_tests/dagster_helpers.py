@@ -13,6 +13,7 @@ from reminder_pipeline.assignments.jobs import run_config_for
 from reminder_pipeline.certifications.jobs import DynamicsPortal
 from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.definitions import build_defs
+from reminder_pipeline.delivery.jobs import NotificationDelivery
 
 
 def alerting_for(database_url: str, **config: Any) -> OpsAlerting:
@@ -39,10 +40,12 @@ def run_job(
     *,
     alerting: OpsAlerting | None = None,
     dynamics: DynamicsPortal | None = None,
+    delivery: NotificationDelivery | None = None,
     instance: DagsterInstance | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ExecuteInProcessResult:
-    job = build_defs(database_url, alerting, dynamics).get_job_def(job_name)
-    return job.execute_in_process(run_config=run_config or {}, raise_on_error=False, instance=instance)
+    job = build_defs(database_url, alerting, dynamics, delivery).get_job_def(job_name)
+    return job.execute_in_process(run_config=run_config or {}, raise_on_error=False, instance=instance, tags=tags)
 
 
 def run_log_text(instance: DagsterInstance, run_id: str) -> str:
@@ -85,14 +88,15 @@ def tick(
     alerting = alerting or alerting_for(database_url)
     defs = build_defs(database_url, alerting)
     resources = {"ops_alerting": alerting, "database": PipelineDatabase(database_url=database_url)}
+    sensor_def = defs.resolve_sensor_def(sensor_name)
     with build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
-        result = defs.resolve_sensor_def(sensor_name)(context)
+        result = sensor_def(context)
         next_cursor = context.cursor
     assert isinstance(result, SensorResult)
     runs = []
     if launch:
         for request in result.run_requests or []:
-            job = defs.resolve_job_def(request.job_name)
+            job = defs.resolve_job_def(request.job_name or sensor_def.job_name)
             tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor_name}
             runs.append(
                 job.execute_in_process(

@@ -17,6 +17,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    #: The client's (host, port): requests on one kept-alive connection share it.
+    client: tuple[str, int] = ("", 0)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -28,7 +30,11 @@ class HttpPeer:
     #: Answers for the next requests, in order, before falling back to `status`.
     statuses: list[int] = field(default_factory=list)
     delay_seconds: float = 0.0
+    #: Answer the first this-many requests at once, and only the later ones after `delay_seconds`.
+    delay_after_requests: int = 0
     response_body: bytes = b"ok"
+    #: HTTP/1.1 with keep-alive (a client may reuse its connection), instead of one request per connection.
+    keep_alive: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -43,13 +49,18 @@ class HttpPeer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if peer.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 with peer._lock:
-                    peer.requests.append(RecordedRequest("POST", self.path, dict(self.headers), body))
+                    peer.requests.append(
+                        RecordedRequest("POST", self.path, dict(self.headers), body, tuple(self.client_address[:2]))
+                    )
                     status = peer.statuses.pop(0) if peer.statuses else peer.status
-                time.sleep(peer.delay_seconds)
+                    delay = peer.delay_seconds if len(peer.requests) > peer.delay_after_requests else 0.0
+                time.sleep(delay)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", str(len(peer.response_body)))

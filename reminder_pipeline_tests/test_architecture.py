@@ -8,7 +8,7 @@ import pytest
 import reminder_pipeline
 
 PACKAGE = Path(reminder_pipeline.__file__).parent
-DOMAINS = {"assignments", "certifications", "activities", "alerting"}
+DOMAINS = {"assignments", "certifications", "activities", "alerting", "delivery"}
 ENTRY_POINTS = {"definitions", "cli", "admin_api", "seed", "bench"}
 
 
@@ -24,7 +24,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def _modules(folder: str) -> list[Path]:
-    return sorted((PACKAGE / folder).glob("*.py"))
+    return sorted((PACKAGE / folder).rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", _modules("core"), ids=lambda path: f"{path.parent.name}/{path.name}")

@@ -50,6 +50,7 @@ def test_jobs_and_schedules_snapshot() -> None:
         "assignment_reminders",
         "certification_reminders",
         "dynamics_sync",
+        "notification_delivery",
         "ops_alert_delivery",
         "ops_dead_runs",
     ]
@@ -60,7 +61,7 @@ def test_jobs_and_schedules_snapshot() -> None:
 
 
 def test_guarded_jobs_run_in_one_process_so_the_lock_lives_across_ops() -> None:
-    for name in ("assignment_reminders", "certification_reminders", "dynamics_sync"):
+    for name in ("assignment_reminders", "certification_reminders", "dynamics_sync", "notification_delivery"):
         job = defs.get_job_def(name)
         assert job.executor_def is in_process_executor
         assert job.tags["reminder_pipeline/serial"] == name
@@ -72,6 +73,7 @@ def test_every_job_declares_a_distinct_lock_key_and_cli_name() -> None:
         ("assignment_reminders", 7_204_001, "assignment-reminders", 26),
         ("certification_reminders", 7_204_002, "certification-reminders", 26),
         ("dynamics_sync", 7_204_003, "dynamics-sync", None),
+        ("notification_delivery", 7_204_004, "notification-delivery", None),
     ]
 
 

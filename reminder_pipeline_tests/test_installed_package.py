@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from reminder_pipeline.core.database import connect
 from reminder_pipeline_tests import REPOSITORY
+from reminder_pipeline_tests.http_peers import HttpPeer
 from reminder_pipeline_tests.ui_process import code_location_errors, running_ui, ui_environment
 
 pytestmark = pytest.mark.database
@@ -74,6 +75,7 @@ def test_the_wheel_carries_the_migrations_and_the_dagster_settings(wheel: Path) 
     assert migrations
     assert {f"reminder_pipeline/data/migrations/{name}" for name in migrations} <= names
     assert {"reminder_pipeline/data/dagster.yaml", "reminder_pipeline/data/workspace.yaml"} <= names
+    assert {"reminder_pipeline/data/templates/nb.toml", "reminder_pipeline/data/templates/en.toml"} <= names
     assert not any(name.startswith("reminder_pipeline_tests/") for name in names)
 
 
@@ -100,6 +102,20 @@ def test_migrate_seed_run_and_ui_from_the_installed_wheel(
     with connect(empty_database_url) as connection:
         status = connection.execute(sa.text("SELECT status FROM public.cron_execution_logs")).scalars().all()
     assert status == ["success"]
+
+    with HttpPeer(keep_alive=True) as gateway:  # the reminders reach people, in the wheel's own templates
+        delivery = {**environment, "PUSH_WEBHOOK_URL": gateway.url, "NOTIFICATION_QUIET_HOURS": "none"}
+        done = subprocess.run(
+            [str(installed), "run", "notification-delivery"],
+            env=delivery,
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert gateway.requests and all(r.json()["body"].startswith("Hei") for r in gateway.requests)
+        assert re.search(r"messages_delivered: [1-9]\d*", done.stdout), done.stdout
 
     with running_ui([str(installed)], environment, elsewhere, elsewhere / "ui.log") as (base, _port):
         assert code_location_errors(base) == []

@@ -17,6 +17,8 @@ from reminder_pipeline.core.alerts import (
     LONG_RUNNING,
     MISSED_RUN,
     MISSED_RUN_RECOVERED,
+    NOTIFICATION_DELIVERY_GAVE_UP,
+    NOTIFICATION_DELIVERY_RECOVERED,
     RECOVERED,
     Alert,
 )
@@ -120,6 +122,8 @@ _HEADERS = {
     MISSED_RUN: ":warning: {job} has not succeeded for {hours} hours",
     MISSED_RUN_RECOVERED: ":white_check_mark: {job} is succeeding again after a missed run",
     DYNAMICS_SYNC_DEAD: ":x: Dynamics sync gave up after {attempts} attempts: mentor may still be visible on portal",
+    NOTIFICATION_DELIVERY_GAVE_UP: ":no_bell: {job}: {lost} notification(s) will not reach people (gave up or expired)",
+    NOTIFICATION_DELIVERY_RECOVERED: ":bell: {job} is delivering notifications again",
 }
 
 
@@ -132,6 +136,7 @@ def headline(alert: Alert) -> str:
         minutes=payload.get("running_minutes"),
         hours=payload.get("hours_since_success"),
         attempts=payload.get("attempts"),
+        lost=payload.get("lost"),
     )
 
 
@@ -146,6 +151,15 @@ def _details(alert: Alert) -> list[str]:
         lines.append(f"*Sync event:* `{payload['sync_event_id']}` (mentor `{payload.get('mentor_id')}`)")
     if payload.get("last_error"):
         lines.append(f"*Last error:* {payload['last_error']}")
+    if "gave_up" in payload:
+        lines.append(
+            f"*This run:* {payload.get('delivered', 0)} delivered, {payload['gave_up']} gave up,"
+            f" {payload.get('expired', 0)} expired, {payload.get('retrying', 0)} to retry"
+        )
+    if payload.get("errors"):
+        lines.append(f"*Errors:* {payload['errors']}")
+    if payload.get("sample_notification_ids"):
+        lines.append(f"*Notifications (sample):* `{payload['sample_notification_ids']}`")
     if payload.get("execution_log_id"):
         lines.append(f"*Execution log row:* `{payload['execution_log_id']}`")
     if payload.get("dagster_run_id"):

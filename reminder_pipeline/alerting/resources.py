@@ -43,6 +43,9 @@ class OpsAlerting(OpsAlertSink):
     def redeliver(self) -> list[AlertOutcome]:
         return self.service().redeliver()
 
+    def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
+        return self.service().open_incident(kind, closed_by, job_name)
+
     def backlog(self) -> DeliveryBacklog:
         return self.service().backlog()
 

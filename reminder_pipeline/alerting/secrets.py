@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from reminder_pipeline.core import settings
+from reminder_pipeline.core.vault import read_secret
 
 VAULT_SECRET_NAME = "slack_alert_webhook_url"
 #: The last webhook URL read from Vault, kept (mode 0600) so that an alert can still reach Slack
@@ -43,17 +44,10 @@ def slack_webhook_url(connection: sa.Connection | None) -> str | None:
     """Supabase Vault's `slack_alert_webhook_url` when a vault is installed and holds it, else
     `SLACK_WEBHOOK_URL` from the environment, else (database down: `connection` is None) the last
     value read from Vault, else None (no webhook channel)."""
-    if (
-        connection is not None
-        and connection.execute(sa.text("SELECT to_regclass('vault.decrypted_secrets') IS NOT NULL")).scalar()
-    ):
-        secret = connection.execute(
-            sa.text("SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = :name LIMIT 1"),
-            {"name": VAULT_SECRET_NAME},
-        ).scalar_one_or_none()
-        if secret:
-            _remember(secret)
-            return secret
+    secret = read_secret(connection, VAULT_SECRET_NAME)
+    if secret:
+        _remember(secret)
+        return secret
     from_environment = settings.secret(settings.load().slack_webhook_url)
     if from_environment or connection is not None:
         return from_environment

@@ -192,6 +192,10 @@ class AlertService:
             for alert_id in expired
         ]
 
+    def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
+        with connect(self.database_url, autocommit=True) as connection:
+            return store.open_incident(connection, kind, closed_by, job_name)
+
     def backlog(self) -> store.DeliveryBacklog:
         with connect(self.database_url, autocommit=True) as connection:
             return store.backlog(connection)

@@ -165,3 +165,17 @@ def log_row_of_run(connection: sa.Connection, dagster_run_id: str) -> sa.Row | N
         ),
         {"run_id": dagster_run_id},
     ).one_or_none()
+
+
+def open_incident(connection: sa.Connection, kind: str, closed_by: str, job_name: str) -> str | None:
+    """The incident key of the newest `kind` alert of `job_name` without a `closed_by` alert of its own."""
+    return connection.execute(
+        sa.text(
+            "SELECT opened.incident_key FROM public.ops_alerts AS opened"
+            " WHERE opened.kind = :kind AND opened.job_name = :job AND NOT EXISTS ("
+            "   SELECT 1 FROM public.ops_alerts AS closed WHERE closed.kind = :closed_by"
+            "   AND closed.job_name = opened.job_name AND closed.incident_key = opened.incident_key)"
+            " ORDER BY opened.created_at DESC LIMIT 1"
+        ),
+        {"kind": kind, "closed_by": closed_by, "job": job_name},
+    ).scalar_one_or_none()

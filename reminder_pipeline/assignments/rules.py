@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from reminder_pipeline.core.errors import InputRejected
-from reminder_pipeline.core.outbox import OUTBOX_COLUMNS
+from reminder_pipeline.core.outbox import ASSIGNMENT_ESCALATION, ASSIGNMENT_REMINDER, OUTBOX_COLUMNS
 
-MENTOR_REMINDER = "assignment_follow_up_reminder"
-COORDINATOR_ESCALATION = "assignment_follow_up_escalation"
+MENTOR_REMINDER = ASSIGNMENT_REMINDER
+COORDINATOR_ESCALATION = ASSIGNMENT_ESCALATION
 
 #: Columns the rules read (one row per assignment).
 ASSIGNMENT_COLUMNS = [

@@ -21,6 +21,7 @@ import httpx
 import sqlalchemy as sa
 
 from reminder_pipeline.core import settings
+from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import DeliveryFailed, NotConfigured
 
@@ -33,19 +34,6 @@ class DynamicsSyncFailed(DeliveryFailed):
 
 class DynamicsNotConfigured(NotConfigured):
     """No webhook URL: DYNAMICS_WEBHOOK_URL is unset."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    base_seconds: float = 60.0
-    cap_seconds: float = 6 * 3600.0
-    max_attempts: int = 8
-
-    def delay_after(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds until the next try after `attempts` failed ones: base * 2^(attempts-1), capped,
-        then scaled by a random factor in [0.5, 1.0) so that many failed events do not retry in step."""
-        exponential = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return exponential * (0.5 + rng() / 2)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pydantic import Field
 from reminder_pipeline.certifications import dynamics_sync, repository
 from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_auto_pauses, decide_expiry_reminders
 from reminder_pipeline.core.alerts import DYNAMICS_SYNC_DEAD, Alert, OpsAlertSink
+from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
     JobRunGuard,
@@ -137,8 +138,8 @@ class DynamicsPortal(ConfigurableResource):
     def client(self) -> dynamics_sync.DynamicsClient:
         return dynamics_sync.client_from_environment(self.timeout_seconds, self.webhook_url)
 
-    def backoff(self) -> dynamics_sync.Backoff:
-        return dynamics_sync.Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts)
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts)
 
 
 class SyncRunConfig(Config):

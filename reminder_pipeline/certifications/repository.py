@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from reminder_pipeline.certifications.rules import PAUSE_COLUMNS, REMINDER_COLUMNS
 from reminder_pipeline.core.bulk import copy_frame, read_frame
+from reminder_pipeline.core.outbox import CERTIFICATION_EXPIRY_REMINDER, MENTOR_AUTO_PAUSED
 
 PAUSE_REASON = "certification_expired"
 PAUSED_BY = "system:certification_reminders"
@@ -58,7 +59,7 @@ def record_and_dispatch_reminders(connection: sa.Connection, reminders: pd.DataF
         ), sent AS (
             INSERT INTO public.notifications
                 (idempotency_key, kind, recipient_role, recipient_id, reference_date, step, payload)
-            SELECT 'certification_expiry:' || l.cert_id || ':' || l.threshold_days, 'certification_expiry_reminder',
+            SELECT 'certification_expiry:' || l.cert_id || ':' || l.threshold_days, CAST(:kind AS text),
                    'mentor', l.mentor_id, i.expires_on, l.threshold_days,
                    jsonb_build_object('cert_id', l.cert_id, 'threshold_days', l.threshold_days,
                                       'days_left', i.days_left, 'expires_on', i.expires_on)
@@ -67,7 +68,8 @@ def record_and_dispatch_reminders(connection: sa.Connection, reminders: pd.DataF
             RETURNING 1
         )
         SELECT count(*) FROM sent
-    """)
+    """),
+        {"kind": CERTIFICATION_EXPIRY_REMINDER},
     ).scalar_one()
 
 
@@ -107,7 +109,7 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
             RETURNING 1
         ), notices AS (
             INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, payload)
-            SELECT 'mentor_auto_paused:' || recipient_role || ':' || mentor_id || ':' || cert_id, 'mentor_auto_paused',
+            SELECT 'mentor_auto_paused:' || recipient_role || ':' || mentor_id || ':' || cert_id, CAST(:kind AS text),
                    recipient_role, recipient_id,
                    jsonb_build_object('mentor_id', mentor_id, 'cert_id', cert_id, 'expired_on', expired_on)
             FROM paused
@@ -119,6 +121,6 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
         SELECT (SELECT count(*) FROM paused) AS paused, (SELECT count(*) FROM events) AS events,
                (SELECT count(*) FROM history) AS history, (SELECT count(*) FROM notices) AS notices
     """),
-        {"reason": PAUSE_REASON, "paused_by": PAUSED_BY},
+        {"reason": PAUSE_REASON, "paused_by": PAUSED_BY, "kind": MENTOR_AUTO_PAUSED},
     ).one()
     return row.paused, row.events

@@ -21,6 +21,8 @@ LONG_RUNNING = "long_running"
 MISSED_RUN = "missed_run"
 MISSED_RUN_RECOVERED = "missed_run_recovered"
 DYNAMICS_SYNC_DEAD = "dynamics_sync_dead"
+NOTIFICATION_DELIVERY_GAVE_UP = "notification_delivery_gave_up"
+NOTIFICATION_DELIVERY_RECOVERED = "notification_delivery_recovered"
 
 
 @dataclass(frozen=True)
@@ -80,4 +82,9 @@ class OpsAlertSink(ConfigurableResource):
 
     def send(self, alert: Alert) -> Reportable | None:
         """Record and deliver an alert a run raised itself; None when the incident was alerted already."""
+        raise NotImplementedError("configure the alerting domain's OpsAlerting resource")
+
+    def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
+        """The newest incident of `kind` for `job_name` that no `closed_by` alert has closed yet: a run
+        that raises incidents of its own (not run failures) alerts once, then once more when it is over."""
         raise NotImplementedError("configure the alerting domain's OpsAlerting resource")

@@ -51,6 +51,7 @@ def test_the_sensors_are_registered_and_running_by_default() -> None:
         "ops_run_failures",
         "ops_dead_runs",
         "dynamics_sync_when_due",
+        "notification_delivery_when_due",
     }
     assert all(s.default_status.value == "RUNNING" for s in sensors.values())
     assert {name: s.minimum_interval_seconds for name, s in sensors.items()} == {
@@ -60,6 +61,7 @@ def test_the_sensors_are_registered_and_running_by_default() -> None:
         "ops_run_failures": 60,
         "ops_dead_runs": 60,
         "dynamics_sync_when_due": 60,
+        "notification_delivery_when_due": 60,
     }
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from reminder_pipeline.certifications import dynamics_sync
 from reminder_pipeline.certifications.jobs import DynamicsPortal
+from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.database import connect
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import alerting_for, run_job
@@ -223,7 +224,7 @@ def test_two_sync_workers_racing_deliver_each_event_once(
     def worker() -> None:
         start.wait()
         results.append(
-            dynamics_sync.sync_due_events(database_url, lambda: client, dynamics_sync.Backoff(), batch_size=4)
+            dynamics_sync.sync_due_events(database_url, lambda: client, Backoff(), batch_size=4)
         )
 
     threads = [threading.Thread(target=worker) for _ in range(2)]

@@ -3,7 +3,6 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from reminder_pipeline.certifications.dynamics_sync import Backoff
 from reminder_pipeline.certifications.rules import decide_auto_pauses, decide_expiry_reminders
 
 AS_OF = dt.date(2026, 11, 22)
@@ -76,14 +75,6 @@ def test_custom_thresholds_and_bad_ones() -> None:
     assert decide_expiry_reminders(_certs({"expires_on": _in(50)}), AS_OF, (60, 3))["threshold_days"].tolist() == [60]
     with pytest.raises(ValueError, match="positive"):
         decide_expiry_reminders(_certs({"expires_on": _in(5)}), AS_OF, (0, 7))
-
-
-def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
-    backoff = Backoff(base_seconds=60, cap_seconds=600, max_attempts=8)
-    assert [backoff.delay_after(n, rng=lambda: 0.999999) for n in (1, 2, 3, 4, 5, 9)] == pytest.approx(
-        [60, 120, 240, 480, 600, 600], rel=1e-5
-    )
-    assert backoff.delay_after(1, rng=lambda: 0.0) == 30  # jitter: between half and all of the delay
 
 
 def test_the_nightly_schedule_acts_for_its_own_oslo_date() -> None:

@@ -30,45 +30,15 @@ def _notifications(db: sa.Connection, count: int) -> pd.DataFrame:
     )
 
 
-class RecordingChannel:
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.batches: list[pd.DataFrame] = []
-
-    def deliver(self, created: pd.DataFrame) -> None:
-        self.batches.append(created)
-
-
-def test_only_new_keys_are_created_and_handed_to_channels(db: sa.Connection, database_url: str) -> None:
+def test_only_new_keys_are_created(db: sa.Connection, database_url: str) -> None:
     frame = _notifications(db, 5)
-    channel = RecordingChannel()
     with connect(database_url) as connection, connection.begin():
-        first = outbox.dispatch(connection, frame.iloc[:3], [channel])
+        first = outbox.dispatch(connection, frame.iloc[:3])
     with connect(database_url) as connection, connection.begin():
-        second = outbox.dispatch(connection, frame, [channel])
+        second = outbox.dispatch(connection, frame)
     assert (first.created, second.created) == (3, 2)
-    assert [len(batch) for batch in channel.batches] == [3, 2]
-    assert set(channel.batches[1].columns) >= {
-        "id",
-        "kind",
-        "recipient_role",
-        "recipient_id",
-        "assignment_id",
-    }
     assert factories.notification_count(db) == 5
-
-
-def test_a_channel_that_fails_rolls_the_outbox_rows_back(db: sa.Connection, database_url: str) -> None:
-    class Broken:
-        name = "broken"
-
-        def deliver(self, created: pd.DataFrame) -> None:
-            raise ConnectionError("push gateway down")
-
-    with pytest.raises(ConnectionError), connect(database_url) as connection, connection.begin():
-        outbox.dispatch(connection, _notifications(db, 2), [Broken()])
-    assert factories.notification_count(db) == 0
+    assert db.execute(sa.text("SELECT DISTINCT status FROM public.notifications")).scalars().all() == ["pending"]
 
 
 def test_two_concurrent_dispatchers_of_the_same_keys_create_each_once(db: sa.Connection, database_url: str) -> None:
@@ -80,12 +50,12 @@ def test_two_concurrent_dispatchers_of_the_same_keys_create_each_once(db: sa.Con
     def second_dispatcher() -> None:
         first_inserted.wait(30)
         with connect(database_url) as connection, connection.begin():
-            results["second"] = outbox.dispatch(connection, frame, []).created
+            results["second"] = outbox.dispatch(connection, frame).created
 
     worker = threading.Thread(target=second_dispatcher)
     worker.start()
     with connect(database_url) as connection, connection.begin():
-        results["first"] = outbox.dispatch(connection, frame, []).created
+        results["first"] = outbox.dispatch(connection, frame).created
         first_inserted.set()
         # keep the transaction open until the second dispatcher is blocked on our rows
         with connect(database_url) as observer:

@@ -1,0 +1,21 @@
+"""Capped exponential backoff with jitter, for every outbox that retries a peer (Dynamics, delivery)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base_seconds: float = 60.0
+    cap_seconds: float = 6 * 3600.0
+    #: After this many failed attempts the outbox gives up (and operations hear of it).
+    max_attempts: int = 8
+
+    def delay_after(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds until the next try after `attempts` failed ones: base * 2^(attempts-1), capped,
+        then scaled by a random factor in [0.5, 1.0) so that many failed items do not retry in step."""
+        exponential = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        return exponential * (0.5 + rng() / 2)

@@ -1,0 +1,1 @@
+"""Delivery: due notifications from the outbox reach people, one message per recipient and run."""

@@ -1,0 +1,177 @@
+"""Dagster wiring of the delivery job: a thin op over :func:`deliver_due`, and the incident alerts."""
+
+from dagster import Config, ConfigurableResource, OpExecutionContext, op
+from pydantic import Field
+
+from reminder_pipeline.core import settings
+from reminder_pipeline.core.alerts import (
+    NOTIFICATION_DELIVERY_GAVE_UP,
+    NOTIFICATION_DELIVERY_RECOVERED,
+    Alert,
+    OpsAlertSink,
+)
+from reminder_pipeline.core.backoff import Backoff
+from reminder_pipeline.core.guarded_run import (
+    JobOutcome,
+    RunTicket,
+    begin_guarded_run,
+    finish_guarded_run,
+    guarded_job,
+    safe_errors,
+    sample_ids,
+)
+from reminder_pipeline.core.jobs import JobSpec
+from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.delivery import repository
+from reminder_pipeline.delivery.repository import Window
+from reminder_pipeline.delivery.service import (
+    ChannelSettings,
+    DeliveryPolicy,
+    DeliveryResult,
+    configured_channels,
+    deliver_due,
+    offered,
+)
+
+NOTIFICATION_DELIVERY = JobSpec(
+    name="notification_delivery",
+    description="Deliver due notifications to people: one message per recipient, by push gateway or e-mail.",
+    lock_key=7_204_004,
+    # No schedule and no missed-run window: the sensor `notification_delivery_when_due` starts a run
+    # whenever notifications are due (new ones, retries, quiet hours over).
+    asset="notification_deliveries",
+)
+
+
+class NotificationDelivery(ConfigurableResource):
+    """How delivery behaves. Addresses and secrets are not configured here: they are read when a
+    run starts (Vault, then `PUSH_WEBHOOK_URL`, `NOTIFY_SMTP_*`; docs/delivery.md)."""
+
+    push_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Per request to a gateway or relay.")
+    push_concurrency: int = Field(default=32, ge=1, le=256, description="Requests in flight to the push gateway.")
+    email_concurrency: int = Field(default=4, ge=1, le=64, description="SMTP connections to the relay.")
+    first_batch_recipients: int = Field(default=50, ge=1, description="The first batch; each next one doubles.")
+    batch_recipients: int = Field(default=1000, ge=1, description="At most this many recipients per batch.")
+    max_attempts: int = Field(default=10, ge=1, le=50, description="Then the notification gives up (alert).")
+    backoff_base_seconds: float = Field(default=60.0, gt=0)
+    backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+
+    def channel_settings(self) -> ChannelSettings:
+        return ChannelSettings(
+            timeout_seconds=self.timeout_seconds,
+            push_concurrency=self.push_concurrency,
+            email_concurrency=self.email_concurrency,
+            push_webhook_url=self.push_webhook_url,
+        )
+
+    def policy(self, channels: tuple[str, ...]) -> DeliveryPolicy:
+        current = settings.load()
+        return DeliveryPolicy(
+            channels=channels,
+            window=Window(quiet_hours=current.quiet_hours()),
+            expire_hours=current.notification_expire_hours,
+            backoff=Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts),
+            first_batch=min(self.first_batch_recipients, self.batch_recipients),
+            max_batch=self.batch_recipients,
+        )
+
+
+class DeliveryRunConfig(Config):
+    retry_gave_up: bool = Field(
+        default=False,
+        description="Make notifications that gave up (failed, no attempt left) due now, for one more attempt.",
+    )
+
+
+@op(description="Deliver due notifications (claimed FOR UPDATE SKIP LOCKED): one digest per recipient.")
+def deliver_notifications(
+    context: OpExecutionContext,
+    config: DeliveryRunConfig,
+    ticket: RunTicket,
+    database: PipelineDatabase,
+    notification_delivery: NotificationDelivery,
+    ops_alerting: OpsAlertSink,
+) -> JobOutcome:
+    with safe_errors(), database.engine().connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        if config.retry_gave_up:
+            retried = repository.retry_gave_up(connection, Window())
+            context.log.info(f"Operator retry: {len(retried)} notification(s) that gave up are due again.")
+        with configured_channels(connection, notification_delivery.channel_settings()) as channels:
+            policy = notification_delivery.policy(offered(channels))
+            result = deliver_due(connection, channels, policy)
+    early = "; stopped early: a channel is failing" if result.stopped_early else ""
+    context.log.info(
+        f"{result.messages} message(s) for {result.claimed} notification(s): {result.delivered} delivered,"
+        f" {result.retrying} to retry, {result.gave_up} gave up, {result.undeliverable} undeliverable;"
+        f" expired: {result.expired_too_old} too old, {result.expired_no_longer_due} no longer due{early}"
+    )
+    _report_incident(context, ops_alerting, result)
+    return JobOutcome(
+        assignments_evaluated=result.claimed,
+        reminders_dispatched=result.delivered,
+        details=_details(result, policy.channels),
+    )
+
+
+def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, object]:
+    errors = "; ".join(f"{text} ({count})" for text, count in result.errors.most_common(3))
+    return {
+        "channels": ",".join(channels) or "none",
+        "notifications_claimed": result.claimed,
+        "messages": result.messages,
+        "messages_delivered": result.messages_delivered,
+        "delivered": result.delivered,
+        "retrying": result.retrying,
+        "gave_up": result.gave_up,
+        "undeliverable": result.undeliverable,
+        "expired_too_old": result.expired_too_old,
+        "expired_no_longer_due": result.expired_no_longer_due,
+        "batches": result.batches,
+        "stopped_early": result.stopped_early,
+        "messages_delivered_by_channel": dict(result.delivered_by_channel),
+        "errors": errors or "none",
+        "sample_gave_up_ids": sample_ids(result.gave_up_ids),
+        "sample_undeliverable_ids": sample_ids(result.undeliverable_ids),
+        "sample_expired_ids": sample_ids(result.expired_ids),
+    }
+
+
+def _report_incident(context: OpExecutionContext, ops_alerting: OpsAlertSink, result: DeliveryResult) -> None:
+    """Giving up on notifications opens an incident (one alert); a later run that delivers and gives
+    up on nothing closes it (one more). In between, runs that give up again add to the open one."""
+    job = NOTIFICATION_DELIVERY.name
+    lost = result.lost
+    if not lost and not result.messages_delivered:
+        return
+    incident = ops_alerting.open_incident(NOTIFICATION_DELIVERY_GAVE_UP, NOTIFICATION_DELIVERY_RECOVERED, job)
+    payload = {
+        "job_name": job,
+        "dagster_run_id": context.run_id,
+        "lost": lost,
+        "delivered": result.delivered,
+        "gave_up": result.gave_up,
+        "expired": result.expired_too_old,
+        "retrying": result.retrying,
+        "errors": "; ".join(f"{text} ({count})" for text, count in result.errors.most_common(3)) or None,
+        "sample_notification_ids": sample_ids([*result.gave_up_ids, *result.expired_ids]) or None,
+    }
+    if lost and incident is None:
+        opened = f"run:{context.run_id}"
+        alert = Alert(NOTIFICATION_DELIVERY_GAVE_UP, job, None, context.run_id, payload, incident=opened)
+    elif lost:
+        context.log.warning(f"{lost} notification(s) lost in this run; incident {incident} is already open (alerted).")
+        return
+    elif incident is not None:
+        alert = Alert(NOTIFICATION_DELIVERY_RECOVERED, job, None, context.run_id, payload, incident=incident)
+    else:
+        return
+    outcome = ops_alerting.send(alert)
+    if outcome is not None:
+        (context.log.info if outcome.sent else context.log.warning)(outcome.describe())
+
+
+@guarded_job(NOTIFICATION_DELIVERY)
+def notification_delivery() -> None:
+    finish_guarded_run(deliver_notifications(begin_guarded_run()))

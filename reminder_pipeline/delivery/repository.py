@@ -1,0 +1,311 @@
+"""The delivery side of the outbox in SQL: expire, claim, record, and what the sensor reads.
+
+Each step is one statement over the whole batch. A claim marks rows `sending` and commits at once
+(the claimer's session name in `claimed_by`), so the state is visible while messages are in flight
+and survives the deliverer: rows whose claimer session is gone (kill -9, a lost host), or claimed
+longer ago than :data:`SENDING_LEASE_SECONDS`, are due again, and go out under the same message key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from reminder_pipeline.core.outbox import CONTACT_GAP_KINDS
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+
+#: A claim older than this is taken over even if its session looks alive (a pooler can hide a
+#: session's name); a batch sends within a few minutes at most (timeouts x batch / concurrency).
+SENDING_LEASE_SECONDS = 15 * 60
+
+#: `now` is a parameter (NULL: the database clock) so that tests can stand at any hour.
+_CLOCK = "SELECT coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now"
+
+
+
+def _quiet(start: str, end: str) -> str:
+    """In quiet hours now: the recipient's own (`start`, `end`), else the deployment's default."""
+    return (
+        f"app_private.within_quiet_hours((clock.now AT TIME ZONE '{LOCAL_TIMEZONE}')::time,"
+        f" coalesce({start}, CAST(:quiet_start AS time)), coalesce({end}, CAST(:quiet_end AS time)))"
+    )
+
+
+#: Against the joined preferences `p`.
+_QUIET = _quiet("p.quiet_hours_start", "p.quiet_hours_end")
+#: The same with the preferences looked up per row (two primary-key probes), so that a scan of the
+#: due index in time order keeps its order and can stop at its LIMIT.
+_PREFERENCE = (
+    "(SELECT {column} FROM public.notification_preferences AS q"
+    " WHERE q.recipient_role = n.recipient_role AND q.recipient_id = n.recipient_id)"
+)
+_QUIET_PER_ROW = _quiet(
+    _PREFERENCE.format(column="q.quiet_hours_start"), _PREFERENCE.format(column="q.quiet_hours_end")
+)
+
+_WAITING_BY_TIME = "n.status IN ('pending', 'failed') AND n.next_attempt_at <= clock.now"
+#: Waiting for an attempt, outside the recipient's quiet hours.
+_WAITING = f"{_WAITING_BY_TIME} AND NOT {_QUIET}"
+#: In flight for a claimer that is gone.
+_ORPHANED = (
+    f"n.status = 'sending' AND (n.claimed_at < clock.now - make_interval(secs => {SENDING_LEASE_SECONDS})"
+    " OR n.claimed_by NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name IS NOT NULL))"
+)
+#: Due: either of the two. Written against `n` (notifications), `p` (preferences) and `clock`; it is
+#: re-checked on the newest row version after a lock (FOR UPDATE ... SKIP LOCKED), which is what
+#: keeps two deliverers off each other's rows.
+_DUE = f"(({_WAITING}) OR ({_ORPHANED}))"
+
+_PREFERENCES = (
+    "LEFT JOIN public.notification_preferences AS p"
+    " ON p.recipient_role = n.recipient_role AND p.recipient_id = n.recipient_id"
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """When the statements run: `now` (None: the database clock) and the default quiet hours."""
+
+    now: dt.datetime | None = None
+    quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(8))
+
+    def parameters(self) -> dict[str, object]:
+        start, end = self.quiet_hours or (None, None)
+        return {"now": self.now, "quiet_start": start, "quiet_end": end}
+
+
+_EXPIRE = f"""
+WITH clock AS ({_CLOCK}),
+stale AS (
+    SELECT n.id,
+           CASE WHEN n.created_at < clock.now - make_interval(hours => :expire_hours)
+                THEN 'expired: not delivered within ' || :expire_hours || ' hours'
+                ELSE 'expired: no longer due (contact logged, assignment closed or mentor paused)' END AS reason
+    FROM public.notifications AS n CROSS JOIN clock
+    LEFT JOIN public.assignments AS a ON a.id = n.assignment_id AND n.kind = ANY(CAST(:gap_kinds AS text[]))
+    LEFT JOIN public.peer_mentors AS m ON m.id = a.mentor_id
+    WHERE n.status IN ('pending', 'failed')
+      AND (n.created_at < clock.now - make_interval(hours => :expire_hours)
+           OR a.status <> 'active' OR m.status <> 'active' OR a.last_contact_date > n.reference_date)
+    FOR UPDATE OF n SKIP LOCKED
+)
+UPDATE public.notifications AS n
+SET status = 'expired', next_attempt_at = NULL, finished_at = clock.now, last_error = stale.reason
+FROM stale CROSS JOIN clock
+WHERE n.id = stale.id
+RETURNING n.id, stale.reason LIKE 'expired: not delivered%' AS too_old
+"""
+
+
+@dataclass(frozen=True)
+class Expired:
+    #: Never delivered in time: reminders that were lost (operations hear of these).
+    too_old: list[int]
+    #: The contact gap they were about ended first: nothing was lost.
+    no_longer_due: list[int]
+
+
+def expire_stale(connection: sa.Connection, window: Window, expire_hours: int) -> Expired:
+    """Notifications not worth sending any more: older than `expire_hours`, or about a contact gap
+    that has ended since. Marked `expired` (never deleted)."""
+    rows = connection.execute(
+        sa.text(_EXPIRE),
+        {**window.parameters(), "expire_hours": expire_hours, "gap_kinds": list(CONTACT_GAP_KINDS)},
+    ).all()
+    return Expired([row.id for row in rows if row.too_old], [row.id for row in rows if not row.too_old])
+
+
+_CLAIM = f"""
+WITH clock AS ({_CLOCK}, gen_random_uuid()::text AS claim),
+oldest AS (  -- the recipients of the oldest due rows: an index scan of a few rows, not the backlog
+    (SELECT n.recipient_role, n.recipient_id FROM public.notifications AS n CROSS JOIN clock
+     WHERE {_WAITING_BY_TIME} AND NOT {_QUIET_PER_ROW} ORDER BY n.next_attempt_at LIMIT :scan)
+    UNION ALL
+    (SELECT n.recipient_role, n.recipient_id FROM public.notifications AS n CROSS JOIN clock {_PREFERENCES}
+     WHERE {_ORPHANED} ORDER BY n.claimed_at, n.id LIMIT :scan)
+),
+recipients AS (SELECT DISTINCT recipient_role, recipient_id FROM oldest LIMIT :recipients),
+locked AS (  -- every due row of those recipients, so that each gets one message
+    SELECT n.id FROM public.notifications AS n
+    JOIN recipients AS r ON r.recipient_role = n.recipient_role AND r.recipient_id = n.recipient_id
+    CROSS JOIN clock {_PREFERENCES}
+    WHERE {_DUE}
+    FOR UPDATE OF n SKIP LOCKED
+),
+claimed AS (
+    -- A row that never went out joins a new message of its recipient (one key per recipient and
+    -- claim); a retry keeps its key.
+    UPDATE public.notifications AS n
+    SET status = 'sending', attempts = n.attempts + 1, next_attempt_at = NULL,
+        message_key = coalesce(n.message_key,
+                               md5(clock.claim || ':' || n.recipient_role || ':' || n.recipient_id)::uuid),
+        claimed_by = current_setting('application_name'), claimed_at = clock.now
+    FROM locked CROSS JOIN clock
+    WHERE n.id = locked.id
+    RETURNING n.id, n.message_key, n.recipient_role, n.recipient_id, n.kind, n.attempts, n.payload
+)
+SELECT c.id, c.message_key::text AS message_key, c.recipient_role, c.recipient_id::text AS recipient_id, c.kind,
+       c.attempts,
+       CASE WHEN jsonb_typeof(c.payload -> 'days_without_contact') = 'number'
+            THEN (c.payload ->> 'days_without_contact')::numeric::int END AS days_without_contact,
+       CASE WHEN jsonb_typeof(c.payload -> 'days_left') = 'number'
+            THEN (c.payload ->> 'days_left')::numeric::int END AS days_left,
+       CASE WHEN c.payload ->> 'expires_on' ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}$'
+            THEN (c.payload ->> 'expires_on')::date END AS expires_on,
+       split_part(btrim(coalesce(m.full_name, co.full_name, '')), ' ', 1) AS first_name,
+       CASE c.recipient_role WHEN 'mentor' THEN m.email ELSE co.email END AS email,
+       coalesce(p.push_enabled, true) AS push_enabled,
+       coalesce(p.email_enabled, true) AS email_enabled,
+       coalesce(p.language, 'nb') AS language
+FROM claimed AS c
+LEFT JOIN public.peer_mentors AS m ON c.recipient_role = 'mentor' AND m.id = c.recipient_id
+LEFT JOIN public.coordinators AS co ON c.recipient_role = 'coordinator' AND co.id = c.recipient_id
+LEFT JOIN public.notification_preferences AS p
+    ON p.recipient_role = c.recipient_role AND p.recipient_id = c.recipient_id
+ORDER BY c.message_key, c.id
+"""
+
+CLAIMED_COLUMNS = [
+    "id",
+    "message_key",
+    "recipient_role",
+    "recipient_id",
+    "kind",
+    "attempts",
+    "days_without_contact",
+    "days_left",
+    "expires_on",
+    "first_name",
+    "email",
+    "push_enabled",
+    "email_enabled",
+    "language",
+]
+
+
+def claim(connection: sa.Connection, window: Window, recipients: int) -> pd.DataFrame:
+    """Claim every due notification of up to `recipients` recipients (oldest first): one statement,
+    committed by the caller's autocommit connection before anything is sent."""
+    parameters = {**window.parameters(), "recipients": recipients, "scan": recipients * 5}
+    rows = connection.execute(sa.text(_CLAIM), parameters).all()
+    return pd.DataFrame(rows, columns=CLAIMED_COLUMNS)
+
+
+_RECORD = f"""
+WITH clock AS ({_CLOCK}),
+outcome AS (
+    SELECT * FROM unnest(CAST(:keys AS uuid[]), CAST(:statuses AS text[]), CAST(:channels AS text[]),
+                         CAST(:errors AS text[]), CAST(:delays AS float8[]))
+        AS o (message_key, status, channel, error, delay_seconds)
+),
+recorded AS (
+    UPDATE public.notifications AS n
+    SET status = o.status,
+        channel = o.channel,
+        last_error = left(o.error, 500),
+        delivered_at = CASE WHEN o.status = 'delivered' THEN clock.now END,
+        next_attempt_at = CASE WHEN o.status = 'failed' AND n.attempts < :max_attempts
+                               THEN clock.now + make_interval(secs => o.delay_seconds) END,
+        finished_at = CASE WHEN o.status = 'failed' AND n.attempts < :max_attempts THEN NULL ELSE clock.now END
+    FROM outcome AS o CROSS JOIN clock
+    WHERE n.message_key = o.message_key AND n.status = 'sending'
+      AND n.claimed_by = current_setting('application_name')
+    RETURNING n.id, n.status, n.status = 'failed' AND n.next_attempt_at IS NULL AS gave_up
+)
+SELECT id, status, gave_up FROM recorded ORDER BY id
+"""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one batch's record statement wrote, per notification."""
+
+    ids_by_outcome: dict[str, list[int]]
+
+    def count(self, outcome: str) -> int:
+        return len(self.ids_by_outcome.get(outcome, []))
+
+
+def record(
+    connection: sa.Connection,
+    window: Window,
+    outcomes: Sequence[tuple[str, str, str | None, str | None, float]],
+    max_attempts: int,
+) -> Recorded:
+    """Write every message's outcome (key, status, channel, error, retry delay) to its notifications
+    in one statement; a failed one waits out its delay, or gives up after `max_attempts`. Only rows
+    this session still holds are touched (a claim taken over after the lease is the new claimer's)."""
+    if not outcomes:
+        return Recorded({})
+    keys, statuses, channels, errors, delays = (list(column) for column in zip(*outcomes, strict=True))
+    rows = connection.execute(
+        sa.text(_RECORD),
+        {
+            **window.parameters(),
+            "keys": keys,
+            "statuses": statuses,
+            "channels": channels,
+            "errors": errors,
+            "delays": delays,
+            "max_attempts": max_attempts,
+        },
+    ).all()
+    found: dict[str, list[int]] = {}
+    for row in rows:
+        found.setdefault("gave_up" if row.gave_up else row.status, []).append(row.id)
+    return Recorded(found)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What the sensor reads: enough to decide whether to start a delivery run, and a fingerprint
+    that changes whenever the due set (or an attempt count) does."""
+
+    due: int
+    fingerprint: str
+
+
+def backlog(connection: sa.Connection, window: Window, expire_hours: int) -> Backlog:
+    """Due now (outside quiet hours, or in flight for a claimer that is gone), or old enough to expire."""
+    row = connection.execute(
+        sa.text(
+            f"WITH clock AS ({_CLOCK}) SELECT count(*) AS due,"
+            " count(*) || ':' || coalesce(max(n.id), 0) || ':' || coalesce(sum(n.attempts), 0) AS fingerprint"
+            f" FROM public.notifications AS n CROSS JOIN clock {_PREFERENCES}"
+            f" WHERE {_DUE} OR (n.status IN ('pending', 'failed')"
+            "   AND n.created_at < clock.now - make_interval(hours => :expire_hours))"
+        ),
+        {**window.parameters(), "expire_hours": expire_hours},
+    ).one()
+    return Backlog(row.due, row.fingerprint)
+
+
+def retry_gave_up(connection: sa.Connection, window: Window) -> list[int]:
+    """An operator's retry: notifications that gave up (failed, no attempt left) are due now, with
+    one more attempt each, in the same message (same key) as before. Their ids."""
+    return list(
+        connection.execute(
+            sa.text(
+                f"WITH clock AS ({_CLOCK})"
+                " UPDATE public.notifications AS n SET next_attempt_at = clock.now, attempts = n.attempts - 1,"
+                " finished_at = NULL FROM clock"
+                " WHERE n.status = 'failed' AND n.next_attempt_at IS NULL RETURNING n.id"
+            ),
+            window.parameters(),
+        ).scalars()
+    )
+
+
+def status_counts(connection: sa.Connection) -> dict[str, int]:
+    """Notifications by status (a gave-up notification is counted as `gave_up`), for the runbook and tests."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT CASE WHEN status = 'failed' AND next_attempt_at IS NULL THEN 'gave_up' ELSE status END AS state,"
+            " count(*) AS total FROM public.notifications GROUP BY 1"
+        )
+    ).all()
+    return {row.state: row.total for row in rows}
