@@ -21,6 +21,7 @@ from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.run_config import MAX_DAYS_AHEAD, MAX_DAYS_BACK, date_outside_window
 from reminder_pipeline.definitions import JOB_SPECS, job_spec
+from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,8 +102,13 @@ def _seed(url: str, count: int) -> None:
     help=f"Allow --as-of more than {MAX_DAYS_AHEAD} day ahead or {MAX_DAYS_BACK} days back (real reminders go out).",
 )
 @click.option("--dry-run", is_flag=True, help="Compute and report what the run would create; write nothing.")
+@click.option(
+    "--retry-gave-up",
+    is_flag=True,
+    help="notification-delivery only: send notifications that gave up once more (same messages, same keys).",
+)
 @_friendly_errors
-def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool) -> None:
+def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool, retry_gave_up: bool) -> None:
     """Launch JOB through the Dagster instance (it appears in run history).
 
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
@@ -118,13 +124,18 @@ def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool
         problem = date_outside_window(as_of.date())
         if problem:
             raise click.BadParameter(f"{problem}; add --allow-any-date if that is really meant", param_hint="--as-of")
+    if retry_gave_up and spec.name != NOTIFICATION_DELIVERY.name:
+        raise click.BadParameter(f"{job} has no notifications to retry", param_hint="--retry-gave-up")
     url = _database_url()
     _check_ready(url)
-    if not _launch(url, spec, as_of.date() if as_of else None, dry_run=dry_run):
+    ops = {"deliver_notifications": {"config": {"retry_gave_up": True}}} if retry_gave_up else None
+    if not _launch(url, spec, as_of.date() if as_of else None, dry_run=dry_run, ops=ops):
         sys.exit(1)
 
 
-def _launch(url: str, spec: JobSpec, as_of: dt.date | None, *, dry_run: bool = False) -> bool:
+def _launch(
+    url: str, spec: JobSpec, as_of: dt.date | None, *, dry_run: bool = False, ops: dict[str, Any] | None = None
+) -> bool:
     from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
     from reminder_pipeline.core.instance import prepare_dagster_home
@@ -139,6 +150,8 @@ def _launch(url: str, spec: JobSpec, as_of: dt.date | None, *, dry_run: bool = F
         op_config["dry_run"] = True
     if op_config and spec.dated_op is not None:
         run_config["ops"] = {spec.dated_op: {"config": op_config}}
+    if ops:
+        run_config["ops"] = {**run_config.get("ops", {}), **ops}
     job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", (spec.name,))
     with DagsterInstance.get() as instance:
         result = execute_job(job, instance=instance, run_config=run_config)

@@ -193,6 +193,11 @@ def test_dynamics_sync_has_no_dry_run() -> None:
     assert code == 2 and "has no dry run" in output
 
 
+def test_only_notification_delivery_retries_what_gave_up() -> None:
+    code, output = _invoke("run", "assignment-reminders", "--retry-gave-up")
+    assert code == 2 and "assignment-reminders has no notifications to retry" in output
+
+
 @pytest.mark.database
 def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(
     database_url: str, db: sa.Connection, tmp_path: Path

@@ -26,7 +26,6 @@ SENDING_LEASE_SECONDS = 15 * 60
 _CLOCK = "SELECT coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now"
 
 
-
 def _quiet(start: str, end: str) -> str:
     """In quiet hours now: the recipient's own (`start`, `end`), else the deployment's default."""
     return (

@@ -108,6 +108,13 @@ def smtp_relay() -> Iterator[SmtpRelay]:
         controller.stop()
 
 
+@pytest.fixture
+def email_relay(smtp_relay: SmtpRelay, monkeypatch: pytest.MonkeyPatch) -> SmtpRelay:
+    """The relay, configured as the deployment's e-mail channel (plain SMTP on loopback)."""
+    use_smtp(monkeypatch, smtp_relay)
+    return smtp_relay
+
+
 def use_smtp(monkeypatch: pytest.MonkeyPatch, relay: SmtpRelay, security: str = "none") -> None:
     monkeypatch.setenv("NOTIFY_SMTP_HOST", relay.host)
     monkeypatch.setenv("NOTIFY_SMTP_PORT", str(relay.port))

@@ -24,7 +24,6 @@ from reminder_pipeline_tests.delivery.conftest import (
     notification,
     policy,
     rows,
-    use_smtp,
 )
 from reminder_pipeline_tests.http_peers import HttpPeer
 
@@ -198,9 +197,8 @@ def test_push_switched_off_goes_by_email_and_a_gateway_404_falls_back_to_email(
     recipients: Recipients,
     gateway: HttpPeer,
     smtp_relay: SmtpRelay,
-    monkeypatch: pytest.MonkeyPatch,
+    email_relay: SmtpRelay,
 ) -> None:
-    use_smtp(monkeypatch, smtp_relay)
     no_push = recipients.mentor(email="no-push@example.invalid")
     no_device = recipients.mentor(email="no-device@example.invalid")
     recipients.reminders(no_push, 2)
@@ -225,9 +223,8 @@ def test_without_an_address_or_any_channel_switched_on_a_message_is_undeliverabl
     database_url: str,
     recipients: Recipients,
     smtp_relay: SmtpRelay,
-    monkeypatch: pytest.MonkeyPatch,
+    email_relay: SmtpRelay,
 ) -> None:
-    use_smtp(monkeypatch, smtp_relay)
     without_address = recipients.mentor(email=None)
     opted_out = recipients.mentor()
     reachable = recipients.mentor(email="reachable@example.invalid")

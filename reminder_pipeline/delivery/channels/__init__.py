@@ -8,9 +8,10 @@ URL, a token or the message text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 DELIVERED = "delivered"
 #: Transient: retried after backoff until the last attempt.
@@ -58,3 +59,45 @@ class DeliveryChannel(Protocol):
 
     def close(self) -> None:
         """Release connections and worker threads."""
+
+
+Connection = TypeVar("Connection")
+
+
+class PerThread(Generic[Connection]):
+    """One connection per worker thread, opened on first use, reused for every later message of that
+    worker, and all closed together when the channel closes."""
+
+    def __init__(self, open_: Callable[[], Connection], close: Callable[[Connection], None]) -> None:
+        self._open, self._close = open_, close
+        self._local = threading.local()
+        self._all: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> tuple[Connection, bool]:
+        """This thread's connection, and whether it was open already (reused)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, True
+        connection = self._open()
+        self._local.connection = connection
+        with self._lock:
+            self._all.append(connection)
+        return connection, False
+
+    def drop(self) -> None:
+        """Close this thread's connection (after an error); the next message opens a new one."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            return
+        self._local.connection = None
+        with self._lock:
+            if connection in self._all:
+                self._all.remove(connection)
+        self._close(connection)
+
+    def close_all(self) -> None:
+        with self._lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            self._close(connection)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
@@ -18,7 +17,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Literal
 
-from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message, SendOutcome
+from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message, PerThread, SendOutcome
 
 Security = Literal["starttls", "tls", "none"]
 
@@ -49,9 +48,7 @@ class SmtpChannel:
         self.timeout_seconds = timeout_seconds
         self._domain = sender.rpartition("@")[2] or "reminder-pipeline.invalid"
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smtp")
-        self._local = threading.local()
-        self._open: list[smtplib.SMTP] = []
-        self._lock = threading.Lock()
+        self._connections = PerThread(self._connect, _quit)
 
     def __repr__(self) -> str:
         return f"SmtpChannel(host={self.host!r}, port={self.port}, security={self.security!r}, password='[secret]')"
@@ -61,13 +58,7 @@ class SmtpChannel:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        with self._lock:
-            for smtp in self._open:
-                try:
-                    smtp.quit()
-                except (OSError, smtplib.SMTPException):
-                    smtp.close()
-            self._open.clear()
+        self._connections.close_all()
 
     # -- one worker's connection ---------------------------------------------------------------
 
@@ -95,25 +86,6 @@ class SmtpChannel:
             raise
         return smtp
 
-    def _connection(self) -> tuple[smtplib.SMTP, bool]:
-        smtp = getattr(self._local, "smtp", None)
-        if smtp is not None:
-            return smtp, True
-        smtp = self._connect()
-        self._local.smtp = smtp
-        with self._lock:
-            self._open.append(smtp)
-        return smtp, False
-
-    def _drop(self) -> None:
-        smtp = getattr(self._local, "smtp", None)
-        if smtp is not None:
-            smtp.close()
-            self._local.smtp = None
-            with self._lock:
-                if smtp in self._open:
-                    self._open.remove(smtp)
-
     def _email(self, message: Message) -> EmailMessage:
         email = EmailMessage()
         email["Subject"] = message.title
@@ -133,7 +105,7 @@ class SmtpChannel:
         for attempt in (1, 2):
             reused = False
             try:
-                smtp, reused = self._connection()
+                smtp, reused = self._connections.get()
                 smtp.send_message(email)
                 return SendOutcome(message.key, DELIVERED)
             except SmtpSetupFailed as error:
@@ -144,27 +116,32 @@ class SmtpChannel:
                 status = UNDELIVERABLE if codes and all(code >= 500 for code in codes) else FAILED
                 return SendOutcome(message.key, status, f"email: recipient refused ({', '.join(map(str, codes))})")
             except smtplib.SMTPServerDisconnected:
-                self._drop()
+                self._connections.drop()
                 if reused and attempt == 1:
                     continue  # the relay closed an idle connection: once more on a new one
                 return SendOutcome(message.key, FAILED, "email: the relay closed the connection")
             except smtplib.SMTPResponseException as error:
-                self._drop()
+                self._connections.drop()
                 return SendOutcome(message.key, FAILED, f"email: {type(error).__name__} ({error.smtp_code})")
             except TimeoutError:
-                self._drop()
+                self._connections.drop()
                 return SendOutcome(message.key, FAILED, f"email: timed out after {self.timeout_seconds:g} s")
             except (OSError, smtplib.SMTPException) as error:
-                self._drop()
+                self._connections.drop()
                 return SendOutcome(message.key, FAILED, f"email: {type(error).__name__}")
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _reset(self) -> None:
         """After a refused recipient the session is mid-transaction; RSET, or start over."""
-        smtp = getattr(self._local, "smtp", None)
-        if smtp is None:
-            return
+        smtp, _ = self._connections.get()
         try:
             smtp.rset()
         except (OSError, smtplib.SMTPException):
-            self._drop()
+            self._connections.drop()
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()

@@ -12,14 +12,13 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from reminder_pipeline.core.errors import ConfigurationError
-from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message, SendOutcome
+from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message, PerThread, SendOutcome
 
 #: The gateway knows no such recipient (no device, unsubscribed): trying again will not help.
 UNDELIVERABLE_STATUSES = frozenset({404, 410})
@@ -51,9 +50,7 @@ class PushGatewayChannel:
         self._token = token
         self.timeout_seconds = timeout_seconds
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push")
-        self._local = threading.local()
-        self._open: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
+        self._connections = PerThread(self._connect, lambda connection: connection.close())
 
     def __repr__(self) -> str:  # the URL may carry a credential
         return "PushGatewayChannel(url='[secret]')"
@@ -63,35 +60,14 @@ class PushGatewayChannel:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        with self._lock:
-            for connection in self._open:
-                connection.close()
-            self._open.clear()
+        self._connections.close_all()
 
-    # -- one worker's connection ---------------------------------------------------------------
-
-    def _connection(self) -> http.client.HTTPConnection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            if self._https:
-                connection = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self.timeout_seconds, context=self._context
-                )
-            else:
-                connection = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_seconds)
-            self._local.connection = connection
-            with self._lock:
-                self._open.append(connection)
-        return connection
-
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
-            with self._lock:
-                if connection in self._open:
-                    self._open.remove(connection)
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self.timeout_seconds, context=self._context
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_seconds)
 
     def _post(self, message: Message) -> SendOutcome:
         body = json.dumps(
@@ -115,28 +91,28 @@ class PushGatewayChannel:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         for attempt in (1, 2):
-            connection = self._connection()
-            reused = connection.sock is not None
+            connection, _ = self._connections.get()
+            reused = connection.sock is not None  # http.client reopens a connection the gateway closed
             try:
                 connection.request("POST", self._path, body=body, headers=headers)
                 response = connection.getresponse()
                 response.read(MAX_RESPONSE_BYTES)
                 if not response.isclosed():  # a body larger than we read: do not reuse the connection
-                    self._drop()
+                    self._connections.drop()
                 return self._outcome(message.key, response.status)
             except _STALE:
-                self._drop()
+                self._connections.drop()
                 if reused and attempt == 1:
                     continue  # the gateway closed an idle kept-alive connection: once more on a new one
                 return SendOutcome(message.key, FAILED, "push: the gateway closed the connection")
             except TimeoutError:
-                self._drop()
+                self._connections.drop()
                 return SendOutcome(message.key, FAILED, f"push: timed out after {self.timeout_seconds:g} s")
             except ConnectionRefusedError:
-                self._drop()
+                self._connections.drop()
                 return SendOutcome(message.key, FAILED, "push: could not connect (connection refused)")
             except (OSError, http.client.HTTPException) as error:
-                self._drop()
+                self._connections.drop()
                 return SendOutcome(message.key, FAILED, f"push: {type(error).__name__}")
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -23,9 +23,8 @@ def test_one_email_per_recipient_with_first_name_counts_and_a_stable_message_id(
     database_url: str,
     recipients: Recipients,
     smtp_relay: SmtpRelay,
-    monkeypatch: pytest.MonkeyPatch,
+    email_relay: SmtpRelay,
 ) -> None:
-    use_smtp(monkeypatch, smtp_relay)
     mentor = recipients.mentor(full_name="Ola Nordmann", email="ola@example.invalid")
     ids = recipients.reminders(mentor, 2, days=14)
 
@@ -51,9 +50,9 @@ def test_a_relay_that_says_try_later_gets_the_same_message_again(
     database_url: str,
     recipients: Recipients,
     smtp_relay: SmtpRelay,
+    email_relay: SmtpRelay,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_smtp(monkeypatch, smtp_relay)
     recipients.reminders(recipients.mentor(), 1)
     answers = ["451 4.3.0 try again later"]
     accept = SmtpRelay.handle_DATA
@@ -78,9 +77,8 @@ def test_a_refused_recipient_is_undeliverable_and_the_error_names_no_address(
     database_url: str,
     recipients: Recipients,
     smtp_relay: SmtpRelay,
-    monkeypatch: pytest.MonkeyPatch,
+    email_relay: SmtpRelay,
 ) -> None:
-    use_smtp(monkeypatch, smtp_relay)
     smtp_relay.refuse.add("gone@example.invalid")
     recipients.reminders(recipients.mentor(email="gone@example.invalid"), 1)
     recipients.reminders(recipients.mentor(email="here@example.invalid"), 1)
