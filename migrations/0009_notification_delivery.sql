@@ -2,15 +2,17 @@
 -- recipients have preferences, and operations hear when delivery gives up.
 --
 --   pending ──claim──▶ sending ──▶ delivered
---      ▲                  │  ├──▶ failed (next_attempt_at set: retried after backoff)
---      └── operator retry │  ├──▶ failed (next_attempt_at NULL: gave up, operations alerted)
+--                         │  ├──▶ failed, next_attempt_at set: retried after backoff ◀── operator retry
+--                         │  ├──▶ failed, next_attempt_at NULL: gave up, operations alerted ──┘
 --                         │  └──▶ undeliverable (no address, no channel, the gateway knows no such recipient)
---   pending / failed ─────┴─────▶ expired (too old, or the contact gap it was about has ended)
+--   pending / failed ───────────▶ expired (never sent in time, or the contact gap it was about has ended)
 --
--- `message_key` is the Idempotency-Key of the recipient message a notification went out in: set at
--- the first claim and kept for every retry, so a message re-sent after a crash carries the same key.
+-- `message_key` is the Idempotency-Key of the recipient message a notification went out in. It is
+-- kept while the message may have reached the gateway (a timeout, a dropped connection, a deliverer
+-- that died while sending), so the retry is the same message under the same key; after a definite
+-- refusal it is cleared, and the next attempt composes a new message with whatever else is due.
 -- `claimed_by` is the application_name of the deliverer's session: a `sending` row whose session is
--- gone (kill -9) is claimed again at once.
+-- gone (kill -9) is released for a retry by the next run.
 
 ALTER TABLE public.notifications DROP CONSTRAINT notifications_status_check;
 
@@ -24,6 +26,15 @@ ALTER TABLE public.notifications
     ADD COLUMN claimed_at      timestamptz,
     ADD COLUMN finished_at     timestamptz;
 
+-- Rows from before delivery existed: only pending ones wait for an attempt, and a pending one older
+-- than the default expiry (72 hours) is not worth sending any more.
+UPDATE public.notifications SET next_attempt_at = NULL WHERE status NOT IN ('pending', 'failed');
+UPDATE public.notifications SET delivered_at = created_at WHERE status = 'delivered' AND delivered_at IS NULL;
+UPDATE public.notifications
+SET status = 'expired', next_attempt_at = NULL, finished_at = now(),
+    last_error = 'expired: created before delivery existed, more than 72 hours before migration 0009'
+WHERE status = 'pending' AND created_at < now() - interval '72 hours';
+
 ALTER TABLE public.notifications
     ADD CONSTRAINT notifications_status_check
         CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'undeliverable', 'expired')),
@@ -36,7 +47,8 @@ ALTER TABLE public.notifications
     ADD CONSTRAINT notifications_sending_check
         CHECK (status <> 'sending' OR (claimed_by IS NOT NULL AND claimed_at IS NOT NULL AND message_key IS NOT NULL));
 
--- What a deliverer reads: due rows by time, rows in flight, and a message's rows by key.
+-- What a deliverer reads: due rows by time, rows in flight, a message's rows by key, a recipient's
+-- rows (recipient_id leads notifications_recipient_idx).
 CREATE INDEX notifications_due_idx ON public.notifications (next_attempt_at) WHERE status IN ('pending', 'failed');
 CREATE INDEX notifications_sending_idx ON public.notifications (message_key) WHERE status = 'sending';
 CREATE INDEX notifications_finished_idx ON public.notifications (finished_at) WHERE status IN ('failed', 'expired');

@@ -9,7 +9,9 @@ from reminder_pipeline.bench import run_benchmark
 pytestmark = pytest.mark.database
 
 
-def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound(server_url: str, tmp_path: Path) -> None:
+def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound_and_delivers(
+    server_url: str, tmp_path: Path
+) -> None:
     report_path, plot_path = tmp_path / "benchmarks.md", tmp_path / "benchmark.png"
     text, results, log = run_benchmark(
         server_url,
@@ -19,6 +21,7 @@ def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound(server
         output=report_path,
         plot_path=plot_path,
         echo=lambda line: None,
+        delivery_notifications=200,
     )
     (result,) = results
     assert result.created > 0
@@ -27,4 +30,6 @@ def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound(server
     assert result.naive_extrapolated_s == pytest.approx(result.naive_sample_s * result.active / 50)
     assert "| 400 |" in text and "cores" in text and "Index Scan" in log.recent_plan
     assert report_path.read_text() == text
+    assert "| 200 | 1 | 200 |" in text and "| 200 | 4 | 50 |" in text  # the delivery job, both shapes
+    assert "delivered at 1,000 messages/s or more" in text
     assert plot_path.stat().st_size > 5_000

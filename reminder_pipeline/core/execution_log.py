@@ -24,6 +24,8 @@ MAX_ERROR_MESSAGE_LENGTH = 500
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w-])\+?\d(?:[\s-]?\d){7,14}(?![\w-])")
+#: A credential that slipped into an error text (an HTTP header, a URL's query).
+_CREDENTIAL = re.compile(r"(?i)(bearer\s+|basic\s+|(?:token|key|secret|password)=)[^\s'\\&]+")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def safe_error_message(error: BaseException) -> str:
     else:
         lines = str(error).strip().splitlines()
         text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    text = _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    text = _CREDENTIAL.sub(r"\1[secret]", _PHONE.sub("[phone]", _EMAIL.sub("[email]", text)))
     return text[:MAX_ERROR_MESSAGE_LENGTH]
 
 

@@ -11,6 +11,7 @@ from reminder_pipeline.core.alerts import (
     OpsAlertSink,
 )
 from reminder_pipeline.core.backoff import Backoff
+from reminder_pipeline.core.execution_log import safe_error_message
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
     RunTicket,
@@ -48,7 +49,7 @@ class NotificationDelivery(ConfigurableResource):
     run starts (Vault, then `PUSH_WEBHOOK_URL`, `NOTIFY_SMTP_*`; docs/delivery.md)."""
 
     push_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
-    timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Per request to a gateway or relay.")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Per message, in all (seconds).")
     push_concurrency: int = Field(default=32, ge=1, le=256, description="Requests in flight to the push gateway.")
     email_concurrency: int = Field(default=4, ge=1, le=64, description="SMTP connections to the relay.")
     first_batch_recipients: int = Field(default=50, ge=1, description="The first batch; each next one doubles.")
@@ -93,25 +94,31 @@ def deliver_notifications(
     notification_delivery: NotificationDelivery,
     ops_alerting: OpsAlertSink,
 ) -> JobOutcome:
-    with safe_errors(), database.engine().connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        if config.retry_gave_up:
-            retried = repository.retry_gave_up(connection, Window())
-            context.log.info(f"Operator retry: {len(retried)} notification(s) that gave up are due again.")
-        with configured_channels(connection, notification_delivery.channel_settings()) as channels:
-            policy = notification_delivery.policy(offered(channels))
-            result = deliver_due(connection, channels, policy)
+    result = DeliveryResult()
+    channels_offered: tuple[str, ...] = ()
+    try:
+        with safe_errors(), database.engine().connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            if config.retry_gave_up:
+                retried = repository.retry_gave_up(connection, Window())
+                context.log.info(f"Operator retry: {len(retried)} notification(s) that gave up are due again.")
+            with configured_channels(connection, notification_delivery.channel_settings()) as channels:
+                channels_offered = offered(channels)
+                deliver_due(connection, channels, notification_delivery.policy(channels_offered), result=result)
+    finally:
+        # Even when a later batch failed, what the recorded ones lost is reported (best effort).
+        _report_incident(context, ops_alerting, result)
     early = "; stopped early: a channel is failing" if result.stopped_early else ""
     context.log.info(
         f"{result.messages} message(s) for {result.claimed} notification(s): {result.delivered} delivered,"
         f" {result.retrying} to retry, {result.gave_up} gave up, {result.undeliverable} undeliverable;"
-        f" expired: {result.expired_too_old} too old, {result.expired_no_longer_due} no longer due{early}"
+        f" expired: {result.expired_too_old} too old, {result.expired_no_longer_due} no longer due;"
+        f" {result.released_orphans} released from a deliverer that died{early}"
     )
-    _report_incident(context, ops_alerting, result)
     return JobOutcome(
         assignments_evaluated=result.claimed,
         reminders_dispatched=result.delivered,
-        details=_details(result, policy.channels),
+        details=_details(result, channels_offered),
     )
 
 
@@ -129,6 +136,7 @@ def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, obj
         "expired_too_old": result.expired_too_old,
         "expired_no_longer_due": result.expired_no_longer_due,
         "batches": result.batches,
+        "released_orphans": result.released_orphans,
         "stopped_early": result.stopped_early,
         "messages_delivered_by_channel": dict(result.delivered_by_channel),
         "errors": errors or "none",
@@ -139,13 +147,20 @@ def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, obj
 
 
 def _report_incident(context: OpExecutionContext, ops_alerting: OpsAlertSink, result: DeliveryResult) -> None:
-    """Giving up on notifications opens an incident (one alert); a later run that delivers and gives
-    up on nothing closes it (one more). In between, runs that give up again add to the open one."""
+    """Losing notifications (gave up, or expired unsent) opens an incident (one alert); a later run
+    that delivers and loses nothing closes it (one more). In between, runs that lose more add to the
+    open one. Never raises: the run's own outcome stands whatever happens here."""
     job = NOTIFICATION_DELIVERY.name
     lost = result.lost
     if not lost and not result.messages_delivered:
         return
-    incident = ops_alerting.open_incident(NOTIFICATION_DELIVERY_GAVE_UP, NOTIFICATION_DELIVERY_RECOVERED, job)
+    try:
+        incident = ops_alerting.open_incident(NOTIFICATION_DELIVERY_GAVE_UP, NOTIFICATION_DELIVERY_RECOVERED, job)
+    except Exception as error:
+        context.log.warning(f"could not read the open delivery incident: {safe_error_message(error)}")
+        if not lost:
+            return
+        incident = None  # unknown: alert rather than stay silent (the database key keeps it once per run)
     payload = {
         "job_name": job,
         "dagster_run_id": context.run_id,

@@ -21,9 +21,12 @@ from reminder_pipeline.delivery.channels import Message
 from reminder_pipeline.delivery.templates import LANGUAGES, KindSummary, load
 
 NO_CHANNEL = "undeliverable: no channel (every offered channel is switched off for this recipient)"
-NO_ADDRESS = "undeliverable: no address for the channels this recipient has switched on"
+NO_ADDRESS = "undeliverable: no valid address for the channels this recipient has switched on"
 #: A first name longer than this is cut; control characters never reach a header or a payload.
 MAX_FIRST_NAME = 40
+#: What an address must look like to be handed to the relay: one @, a dot after it, nothing that
+#: could end a header or start another address (spaces, control characters, <>,;"), at most 254 characters.
+VALID_EMAIL = r"[^\s@<>,;\"\x00-\x1f\x7f]{1,64}@[^\s@<>,;\"\x00-\x1f\x7f]+\.[^\s@<>,;\"\x00-\x1f\x7f]+"
 
 MESSAGE_COLUMNS = ["message_key", "recipient_role", "recipient_id", "notification_ids", "route", "reason", "message"]
 
@@ -31,7 +34,7 @@ MESSAGE_COLUMNS = ["message_key", "recipient_role", "recipient_id", "notificatio
 def routes(recipients: pd.DataFrame, offered: Sequence[str]) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """Per recipient row (push_enabled, email_enabled, email): the channels to try in order, and the
     reason when there is none."""
-    has_address = recipients["email"].fillna("").astype(str).str.strip().ne("").to_numpy()
+    has_address = recipients["email"].notna().to_numpy()
     enabled = {
         "push": recipients["push_enabled"].to_numpy(dtype=bool),
         "email": recipients["email_enabled"].to_numpy(dtype=bool),
@@ -56,6 +59,8 @@ def compose_messages(claimed: pd.DataFrame, offered: Sequence[str]) -> pd.DataFr
         frame["first_name"].fillna("").astype(str).str.replace(r"[\x00-\x1f\x7f]", "", regex=True).str[:MAX_FIRST_NAME]
     )
     frame["language"] = frame["language"].where(frame["language"].isin(LANGUAGES), "nb")
+    email = frame["email"].fillna("").astype(str).str.strip()
+    frame["email"] = email.where(email.str.fullmatch(VALID_EMAIL) & (email.str.len() <= 254), None)
     for column in ("days_without_contact", "days_left"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["expires_on"] = pd.to_datetime(frame["expires_on"], errors="coerce")
@@ -101,7 +106,7 @@ def compose_messages(claimed: pd.DataFrame, offered: Sequence[str]) -> pd.DataFr
                 title=rendered.title,
                 body=rendered.body,
                 signature=rendered.signature,
-                email=recipient.email if isinstance(recipient.email, str) and recipient.email.strip() else None,
+                email=recipient.email if isinstance(recipient.email, str) else None,
             )
         )
     return pd.DataFrame(

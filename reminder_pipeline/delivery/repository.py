@@ -1,9 +1,10 @@
-"""The delivery side of the outbox in SQL: expire, claim, record, and what the sensor reads.
+"""The delivery side of the outbox in SQL: release, expire, claim, record, and what the sensor reads.
 
-Each step is one statement over the whole batch. A claim marks rows `sending` and commits at once
+Each step is one statement over a whole batch. A claim marks rows `sending` and commits at once
 (the claimer's session name in `claimed_by`), so the state is visible while messages are in flight
-and survives the deliverer: rows whose claimer session is gone (kill -9, a lost host), or claimed
-longer ago than :data:`SENDING_LEASE_SECONDS`, are due again, and go out under the same message key.
+and survives the deliverer: rows whose claimer session is gone (kill -9, a lost host), or that were
+claimed longer ago than :data:`SENDING_LEASE_SECONDS`, are released by the next run, to be sent
+again under the same message key.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from reminder_pipeline.core.outbox import CONTACT_GAP_KINDS
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 #: A claim older than this is taken over even if its session looks alive (a pooler can hide a
-#: session's name); a batch sends within a few minutes at most (timeouts x batch / concurrency).
+#: session's name); a batch sends within a few minutes at most (per-message deadline x batch / concurrency).
 SENDING_LEASE_SECONDS = 15 * 60
 
 #: `now` is a parameter (NULL: the database clock) so that tests can stand at any hour.
-_CLOCK = "SELECT coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now"
+_CLOCK = (
+    "SELECT coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now,"
+    " current_setting('application_name') AS deliverer"
+)
 
 
 def _quiet(start: str, end: str) -> str:
@@ -47,17 +51,20 @@ _QUIET_PER_ROW = _quiet(
 )
 
 _WAITING_BY_TIME = "n.status IN ('pending', 'failed') AND n.next_attempt_at <= clock.now"
-#: Waiting for an attempt, outside the recipient's quiet hours.
-_WAITING = f"{_WAITING_BY_TIME} AND NOT {_QUIET}"
-#: In flight for a claimer that is gone.
+#: Due: waiting for an attempt, outside the recipient's quiet hours. Written against `n`
+#: (notifications), `p` (preferences) and `clock`; it is re-checked on the newest row version after
+#: a lock (FOR UPDATE ... SKIP LOCKED), which is what keeps two deliverers off each other's rows.
+_DUE = f"{_WAITING_BY_TIME} AND NOT {_QUIET}"
+#: In flight for a claimer that is gone, or for longer than the lease.
 _ORPHANED = (
     f"n.status = 'sending' AND (n.claimed_at < clock.now - make_interval(secs => {SENDING_LEASE_SECONDS})"
     " OR n.claimed_by NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name IS NOT NULL))"
 )
-#: Due: either of the two. Written against `n` (notifications), `p` (preferences) and `clock`; it is
-#: re-checked on the newest row version after a lock (FOR UPDATE ... SKIP LOCKED), which is what
-#: keeps two deliverers off each other's rows.
-_DUE = f"(({_WAITING}) OR ({_ORPHANED}))"
+#: Never attempted, and older than the expiry: a backlog that was never sent in time.
+_TOO_OLD = (
+    "n.status IN ('pending', 'failed') AND n.next_attempt_at IS NOT NULL AND n.message_key IS NULL"
+    " AND n.attempts = 0 AND n.created_at < clock.now - make_interval(hours => :expire_hours)"
+)
 
 _PREFERENCES = (
     "LEFT JOIN public.notification_preferences AS p"
@@ -77,40 +84,63 @@ class Window:
         return {"now": self.now, "quiet_start": start, "quiet_end": end}
 
 
+_RELEASE = f"""
+WITH clock AS ({_CLOCK}),
+orphaned AS (SELECT n.id FROM public.notifications AS n CROSS JOIN clock WHERE {_ORPHANED} FOR UPDATE OF n SKIP LOCKED)
+UPDATE public.notifications AS n
+SET status = 'failed',
+    next_attempt_at = CASE WHEN n.attempts < :max_attempts THEN clock.now END,
+    finished_at = CASE WHEN n.attempts < :max_attempts THEN NULL ELSE clock.now END,
+    last_error = CASE WHEN n.attempts < :max_attempts
+                      THEN 'the deliverer stopped while sending: to be sent again under the same key'
+                      ELSE 'the deliverer stopped while sending, and no attempt is left' END
+FROM orphaned CROSS JOIN clock
+WHERE n.id = orphaned.id
+RETURNING n.id, n.next_attempt_at IS NULL AS gave_up
+"""
+
+
+def release_orphans(connection: sa.Connection, window: Window, max_attempts: int) -> tuple[list[int], list[int]]:
+    """Rows left `sending` by a deliverer that is gone: due again at once (same key: the message may
+    have gone out), or given up when no attempt is left. Returns (released, gave up)."""
+    rows = connection.execute(sa.text(_RELEASE), {**window.parameters(), "max_attempts": max_attempts}).all()
+    return [row.id for row in rows if not row.gave_up], [row.id for row in rows if row.gave_up]
+
+
 _EXPIRE = f"""
 WITH clock AS ({_CLOCK}),
 stale AS (
-    SELECT n.id,
-           CASE WHEN n.created_at < clock.now - make_interval(hours => :expire_hours)
-                THEN 'expired: not delivered within ' || :expire_hours || ' hours'
-                ELSE 'expired: no longer due (contact logged, assignment closed or mentor paused)' END AS reason
+    SELECT n.id, ({_TOO_OLD}) AS too_old
     FROM public.notifications AS n CROSS JOIN clock
     LEFT JOIN public.assignments AS a ON a.id = n.assignment_id AND n.kind = ANY(CAST(:gap_kinds AS text[]))
     LEFT JOIN public.peer_mentors AS m ON m.id = a.mentor_id
-    WHERE n.status IN ('pending', 'failed')
-      AND (n.created_at < clock.now - make_interval(hours => :expire_hours)
-           OR a.status <> 'active' OR m.status <> 'active' OR a.last_contact_date > n.reference_date)
+    WHERE ({_TOO_OLD})
+       OR (n.status IN ('pending', 'failed') AND n.next_attempt_at IS NOT NULL AND n.message_key IS NULL
+           AND (a.status <> 'active' OR m.status <> 'active' OR a.last_contact_date > n.reference_date))
     FOR UPDATE OF n SKIP LOCKED
 )
 UPDATE public.notifications AS n
-SET status = 'expired', next_attempt_at = NULL, finished_at = clock.now, last_error = stale.reason
+SET status = 'expired', next_attempt_at = NULL, finished_at = clock.now,
+    last_error = CASE WHEN stale.too_old THEN 'expired: not sent within ' || :expire_hours || ' hours of its creation'
+                      ELSE 'expired: no longer due (contact logged, assignment closed or mentor paused)' END
 FROM stale CROSS JOIN clock
 WHERE n.id = stale.id
-RETURNING n.id, stale.reason LIKE 'expired: not delivered%' AS too_old
+RETURNING n.id, stale.too_old
 """
 
 
 @dataclass(frozen=True)
 class Expired:
-    #: Never delivered in time: reminders that were lost (operations hear of these).
+    #: Never sent in time: reminders that were lost (operations hear of these).
     too_old: list[int]
     #: The contact gap they were about ended first: nothing was lost.
     no_longer_due: list[int]
 
 
 def expire_stale(connection: sa.Connection, window: Window, expire_hours: int) -> Expired:
-    """Notifications not worth sending any more: older than `expire_hours`, or about a contact gap
-    that has ended since. Marked `expired` (never deleted)."""
+    """Notifications not worth sending any more: never attempted within `expire_hours`, or about a
+    contact gap that has ended since. Marked `expired` (never deleted). A message that may already
+    have reached the gateway (it holds a key) is left alone: its retry stays the same message."""
     rows = connection.execute(
         sa.text(_EXPIRE),
         {**window.parameters(), "expire_hours": expire_hours, "gap_kinds": list(CONTACT_GAP_KINDS)},
@@ -120,29 +150,35 @@ def expire_stale(connection: sa.Connection, window: Window, expire_hours: int) -
 
 _CLAIM = f"""
 WITH clock AS ({_CLOCK}, gen_random_uuid()::text AS claim),
-oldest AS (  -- the recipients of the oldest due rows: an index scan of a few rows, not the backlog
-    (SELECT n.recipient_role, n.recipient_id FROM public.notifications AS n CROSS JOIN clock
-     WHERE {_WAITING_BY_TIME} AND NOT {_QUIET_PER_ROW} ORDER BY n.next_attempt_at LIMIT :scan)
-    UNION ALL
-    (SELECT n.recipient_role, n.recipient_id FROM public.notifications AS n CROSS JOIN clock {_PREFERENCES}
-     WHERE {_ORPHANED} ORDER BY n.claimed_at, n.id LIMIT :scan)
+oldest AS (  -- the oldest due rows: an index scan of a few rows, not the whole backlog
+    SELECT n.recipient_role, n.recipient_id, n.next_attempt_at FROM public.notifications AS n CROSS JOIN clock
+    WHERE {_WAITING_BY_TIME} AND NOT {_QUIET_PER_ROW} ORDER BY n.next_attempt_at LIMIT :scan
 ),
-recipients AS (SELECT DISTINCT recipient_role, recipient_id FROM oldest LIMIT :recipients),
-locked AS (  -- every due row of those recipients, so that each gets one message
+recipients AS (  -- their recipients, oldest first, except those this deliverer has messaged already
+    SELECT o.recipient_role, o.recipient_id FROM oldest AS o CROSS JOIN clock
+    WHERE NOT EXISTS (SELECT 1 FROM public.notifications AS d WHERE d.recipient_id = o.recipient_id
+                      AND d.recipient_role = o.recipient_role AND d.claimed_by = clock.deliverer)
+    GROUP BY o.recipient_role, o.recipient_id ORDER BY min(o.next_attempt_at) LIMIT :recipients
+),
+locked AS (  -- every due row of those recipients, so that each gets one message ...
     SELECT n.id FROM public.notifications AS n
     JOIN recipients AS r ON r.recipient_role = n.recipient_role AND r.recipient_id = n.recipient_id
     CROSS JOIN clock {_PREFERENCES}
     WHERE {_DUE}
+      -- ... except that a message which may have gone out is sent again as it was, alone
+      AND (n.message_key IS NOT NULL OR NOT EXISTS (
+          SELECT 1 FROM public.notifications AS h
+          WHERE h.recipient_id = n.recipient_id AND h.recipient_role = n.recipient_role
+            AND h.message_key IS NOT NULL AND h.status IN ('pending', 'failed') AND h.next_attempt_at <= clock.now))
     FOR UPDATE OF n SKIP LOCKED
 ),
 claimed AS (
-    -- A row that never went out joins a new message of its recipient (one key per recipient and
-    -- claim); a retry keeps its key.
+    -- Rows without a key join one new message per recipient and claim.
     UPDATE public.notifications AS n
     SET status = 'sending', attempts = n.attempts + 1, next_attempt_at = NULL,
         message_key = coalesce(n.message_key,
                                md5(clock.claim || ':' || n.recipient_role || ':' || n.recipient_id)::uuid),
-        claimed_by = current_setting('application_name'), claimed_at = clock.now
+        claimed_by = clock.deliverer, claimed_at = clock.now
     FROM locked CROSS JOIN clock
     WHERE n.id = locked.id
     RETURNING n.id, n.message_key, n.recipient_role, n.recipient_id, n.kind, n.attempts, n.payload
@@ -198,8 +234,8 @@ _RECORD = f"""
 WITH clock AS ({_CLOCK}),
 outcome AS (
     SELECT * FROM unnest(CAST(:keys AS uuid[]), CAST(:statuses AS text[]), CAST(:channels AS text[]),
-                         CAST(:errors AS text[]), CAST(:delays AS float8[]))
-        AS o (message_key, status, channel, error, delay_seconds)
+                         CAST(:errors AS text[]), CAST(:delays AS float8[]), CAST(:ambiguous AS boolean[]))
+        AS o (message_key, status, channel, error, delay_seconds, ambiguous)
 ),
 recorded AS (
     UPDATE public.notifications AS n
@@ -209,10 +245,11 @@ recorded AS (
         delivered_at = CASE WHEN o.status = 'delivered' THEN clock.now END,
         next_attempt_at = CASE WHEN o.status = 'failed' AND n.attempts < :max_attempts
                                THEN clock.now + make_interval(secs => o.delay_seconds) END,
-        finished_at = CASE WHEN o.status = 'failed' AND n.attempts < :max_attempts THEN NULL ELSE clock.now END
+        finished_at = CASE WHEN o.status = 'failed' AND n.attempts < :max_attempts THEN NULL ELSE clock.now END,
+        -- refused for certain: the next attempt composes a new message with whatever else is due
+        message_key = CASE WHEN o.status = 'failed' AND NOT o.ambiguous THEN NULL ELSE n.message_key END
     FROM outcome AS o CROSS JOIN clock
-    WHERE n.message_key = o.message_key AND n.status = 'sending'
-      AND n.claimed_by = current_setting('application_name')
+    WHERE n.message_key = o.message_key AND n.status = 'sending' AND n.claimed_by = clock.deliverer
     RETURNING n.id, n.status, n.status = 'failed' AND n.next_attempt_at IS NULL AS gave_up
 )
 SELECT id, status, gave_up FROM recorded ORDER BY id
@@ -232,15 +269,16 @@ class Recorded:
 def record(
     connection: sa.Connection,
     window: Window,
-    outcomes: Sequence[tuple[str, str, str | None, str | None, float]],
+    outcomes: Sequence[tuple[str, str, str | None, str | None, float, bool]],
     max_attempts: int,
 ) -> Recorded:
-    """Write every message's outcome (key, status, channel, error, retry delay) to its notifications
-    in one statement; a failed one waits out its delay, or gives up after `max_attempts`. Only rows
-    this session still holds are touched (a claim taken over after the lease is the new claimer's)."""
+    """Write every message's outcome (key, status, channel, error, retry delay, ambiguous) to its
+    notifications in one statement; a failed one waits out its delay, or gives up after
+    `max_attempts`. Only rows this session still holds are touched (a claim released after the
+    lease belongs to the next deliverer)."""
     if not outcomes:
         return Recorded({})
-    keys, statuses, channels, errors, delays = (list(column) for column in zip(*outcomes, strict=True))
+    keys, statuses, channels, errors, delays, ambiguous = (list(column) for column in zip(*outcomes, strict=True))
     rows = connection.execute(
         sa.text(_RECORD),
         {
@@ -250,6 +288,7 @@ def record(
             "channels": channels,
             "errors": errors,
             "delays": delays,
+            "ambiguous": ambiguous,
             "max_attempts": max_attempts,
         },
     ).all()
@@ -269,14 +308,13 @@ class Backlog:
 
 
 def backlog(connection: sa.Connection, window: Window, expire_hours: int) -> Backlog:
-    """Due now (outside quiet hours, or in flight for a claimer that is gone), or old enough to expire."""
+    """Due now (outside quiet hours), left in flight by a claimer that is gone, or old enough to expire."""
     row = connection.execute(
         sa.text(
             f"WITH clock AS ({_CLOCK}) SELECT count(*) AS due,"
             " count(*) || ':' || coalesce(max(n.id), 0) || ':' || coalesce(sum(n.attempts), 0) AS fingerprint"
             f" FROM public.notifications AS n CROSS JOIN clock {_PREFERENCES}"
-            f" WHERE {_DUE} OR (n.status IN ('pending', 'failed')"
-            "   AND n.created_at < clock.now - make_interval(hours => :expire_hours))"
+            f" WHERE ({_DUE}) OR ({_ORPHANED}) OR ({_TOO_OLD})"
         ),
         {**window.parameters(), "expire_hours": expire_hours},
     ).one()
@@ -285,7 +323,7 @@ def backlog(connection: sa.Connection, window: Window, expire_hours: int) -> Bac
 
 def retry_gave_up(connection: sa.Connection, window: Window) -> list[int]:
     """An operator's retry: notifications that gave up (failed, no attempt left) are due now, with
-    one more attempt each, in the same message (same key) as before. Their ids."""
+    one more attempt each (in the same message when it may have gone out before). Their ids."""
     return list(
         connection.execute(
             sa.text(

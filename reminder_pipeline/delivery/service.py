@@ -24,7 +24,14 @@ from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.errors import ConfigurationError, NotConfigured
 from reminder_pipeline.core.vault import read_secret
 from reminder_pipeline.delivery import repository
-from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, DeliveryChannel, Message
+from reminder_pipeline.delivery.channels import (
+    DELIVERED,
+    FAILED,
+    UNDELIVERABLE,
+    DeliveryChannel,
+    Message,
+    SendOutcome,
+)
 from reminder_pipeline.delivery.channels.email import SmtpChannel
 from reminder_pipeline.delivery.channels.push import PushGatewayChannel
 from reminder_pipeline.delivery.messages import compose_messages
@@ -69,6 +76,8 @@ class DeliveryResult:
     #: Expired because their contact gap ended before delivery: nothing lost.
     expired_no_longer_due: int = 0
     batches: int = 0
+    #: Left `sending` by a deliverer that died: released to be sent again under the same key.
+    released_orphans: int = 0
     #: A batch delivered nothing while a channel failed: the rest waits for the next run.
     stopped_early: bool = False
     delivered_by_channel: Counter[str] = field(default_factory=Counter)
@@ -92,10 +101,17 @@ def deliver_due(
     *,
     rng: Callable[[], float] = random.random,
     max_batches: int = 100_000,
+    result: DeliveryResult | None = None,
 ) -> DeliveryResult:
     """Deliver every notification that is due. `connection` is autocommit and stays open for the
-    whole delivery: its session's name is what marks this deliverer's claims as alive."""
-    result = DeliveryResult()
+    whole delivery: its session's name is what marks this deliverer's claims as alive. `result` is
+    filled as batches are recorded, so a caller that passes one still knows what was done (and
+    lost) when a later batch fails."""
+    result = result if result is not None else DeliveryResult()
+    released, gave_up = repository.release_orphans(connection, policy.window, policy.backoff.max_attempts)
+    result.released_orphans = len(released)
+    result.gave_up += len(gave_up)
+    result.gave_up_ids += gave_up
     expired = repository.expire_stale(connection, policy.window, policy.expire_hours)
     result.expired_ids = expired.too_old
     result.expired_too_old, result.expired_no_longer_due = len(expired.too_old), len(expired.no_longer_due)
@@ -113,7 +129,8 @@ def deliver_due(
         claimed = repository.claim(connection, policy.window, size)
         if claimed.empty:
             # Empty while rows are due: another deliverer was claiming the same recipients at this
-            # very moment (its claim is one short statement). Look again, a few times at most.
+            # very moment (its claim is one short statement), or what is left belongs to recipients
+            # this run has messaged already. Look again, a few times at most.
             contended += 1
             if (
                 contended > CONTENDED_CLAIMS
@@ -126,37 +143,68 @@ def deliver_due(
         outcomes = send_messages(messages, channels)
         attempts = claimed.groupby("message_key")["attempts"].max()
         rows = [
-            (key, status, channel, error, _delay(policy.backoff, int(attempts[key]), status, rng))
-            for key, (status, channel, error) in outcomes.items()
+            (
+                key,
+                sent.status,
+                sent.channel,
+                sent.error,
+                _delay(policy.backoff, int(attempts[key]), sent.status, rng),
+                sent.ambiguous,
+            )
+            for key, sent in outcomes.items()
         ]
         recorded = repository.record(connection, policy.window, rows, policy.backoff.max_attempts)
-        delivered_messages = [key for key, (status, _, _) in outcomes.items() if status == DELIVERED]
         _add_batch(result, claimed, outcomes, recorded)
-        if not delivered_messages and any(status == FAILED for status, _, _ in outcomes.values()):
+        if not any(sent.status == DELIVERED for sent in outcomes.values()) and any(
+            sent.status == FAILED for sent in outcomes.values()
+        ):
             result.stopped_early = True
             break
         size = min(size * 2, policy.max_batch)
     return result
 
 
-#: Per message key: (status, the channel that answered, a safe error text).
-Outcomes = dict[str, tuple[str, str | None, str | None]]
+@dataclass(frozen=True)
+class Sent:
+    """What became of one message: its outcome and the channel that gave it."""
+
+    status: str
+    channel: str | None
+    error: str | None = None
+    ambiguous: bool = False
+
+
+#: Per message key.
+Outcomes = dict[str, Sent]
 
 
 def _delay(backoff: Backoff, attempts: int, status: str, rng: Callable[[], float]) -> float:
     return backoff.delay_after(attempts, rng) if status == FAILED else 0.0
 
 
+def _send_safely(channel: DeliveryChannel, messages: list[Message]) -> list[SendOutcome]:
+    """A channel answers one outcome per message; if it breaks instead (a bug), every message of the
+    call is a failed attempt that may have gone out, so the batch is still recorded, never left sending."""
+    try:
+        outcomes = channel.send(messages)
+        if len(outcomes) == len(messages):
+            return outcomes
+        error = "answered for the wrong number of messages"
+    except Exception as failure:
+        error = f"{type(failure).__name__} in the channel"
+    return [SendOutcome(message.key, FAILED, f"{channel.name}: {error}", True) for message in messages]
+
+
 def send_messages(messages: pd.DataFrame, channels: Mapping[str, DeliveryChannel]) -> Outcomes:
     """Each message through the first channel of its route, then the next for those the channel
-    answered "no such recipient". Per message key: (status, channel, error)."""
+    answered "no such recipient"."""
     outcomes: Outcomes = {}
     pending: list[tuple[Message, tuple[str, ...]]] = []
     for message, route, reason in zip(messages["message"], messages["route"], messages["reason"], strict=True):
         if route:
             pending.append((message, route))
         else:
-            outcomes[message.key] = (UNDELIVERABLE, None, reason)
+            outcomes[message.key] = Sent(UNDELIVERABLE, None, reason)
     step = 0
     while pending:
         by_channel: dict[str, list[tuple[Message, tuple[str, ...]]]] = {}
@@ -164,12 +212,12 @@ def send_messages(messages: pd.DataFrame, channels: Mapping[str, DeliveryChannel
             by_channel.setdefault(route[step], []).append((message, route))
         pending = []
         for name, items in by_channel.items():
-            sent = channels[name].send([message for message, _ in items])
+            sent = _send_safely(channels[name], [message for message, _ in items])
             for (message, route), outcome in zip(items, sent, strict=True):
                 if outcome.status == UNDELIVERABLE and step + 1 < len(route):
                     pending.append((message, route))
                 else:
-                    outcomes[message.key] = (outcome.status, name, outcome.error)
+                    outcomes[message.key] = Sent(outcome.status, name, outcome.error, outcome.ambiguous)
         step += 1
     return outcomes
 
@@ -189,12 +237,12 @@ def _add_batch(
     result.undeliverable += recorded.count(UNDELIVERABLE)
     result.gave_up_ids += recorded.ids_by_outcome.get("gave_up", [])
     result.undeliverable_ids += recorded.ids_by_outcome.get(UNDELIVERABLE, [])
-    for status, channel, error in outcomes.values():
-        if status == DELIVERED:
+    for sent in outcomes.values():
+        if sent.status == DELIVERED:
             result.messages_delivered += 1
-            result.delivered_by_channel[channel or "-"] += 1
-        elif error:
-            result.errors[error] += 1
+            result.delivered_by_channel[sent.channel or "-"] += 1
+        elif sent.error:
+            result.errors[sent.error] += 1
 
 
 # -- the deployment's channels ----------------------------------------------------------------------

@@ -116,3 +116,43 @@ def test_cron_execution_logs_has_the_specified_columns(db: sa.Connection) -> Non
     )
     assert any("(started_at DESC)" in index for index in indexes)
     assert any("(job_name, started_at DESC)" in index for index in indexes)
+
+
+def test_the_delivery_migration_takes_over_an_outbox_that_already_has_rows(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """0009 on a database whose outbox filled up before delivery existed: recent pending rows become
+    due, old ones expire (they are not worth sending any more), and no row breaks a new constraint."""
+    before = tmp_path / "before-delivery"
+    before.mkdir()
+    with packaged.migrations_directory() as shipped:
+        for path in shipped.glob("*.sql"):
+            if path.stem < "0009":
+                shutil.copy(path, before / path.name)
+    apply_migrations(empty_database_url, before)
+    with connect(empty_database_url, autocommit=True) as db:
+        db.execute(
+            sa.text(
+                "INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, status,"
+                " created_at, delivered_at) VALUES"
+                " ('recent', 'k', 'mentor', gen_random_uuid(), 'pending', now() - interval '1 hour', NULL),"
+                " ('old', 'k', 'mentor', gen_random_uuid(), 'pending', now() - interval '5 days', NULL),"
+                " ('read', 'k', 'mentor', gen_random_uuid(), 'delivered', now() - interval '5 days', NULL),"
+                " ('failed', 'k', 'mentor', gen_random_uuid(), 'failed', now() - interval '1 day', NULL)"
+            )
+        )
+    assert apply_migrations(empty_database_url)[-1] == ALL_MIGRATIONS[-1]
+    with connect(empty_database_url) as db:
+        rows = {
+            row.idempotency_key: row
+            for row in db.execute(
+                sa.text(
+                    "SELECT idempotency_key, status, next_attempt_at IS NOT NULL AS due, delivered_at IS NOT NULL"
+                    " AS delivered FROM public.notifications"
+                )
+            )
+        }
+    assert (rows["recent"].status, rows["recent"].due) == ("pending", True)
+    assert (rows["old"].status, rows["old"].due) == ("expired", False)
+    assert (rows["read"].status, rows["read"].due, rows["read"].delivered) == ("delivered", False, True)
+    assert (rows["failed"].status, rows["failed"].due) == ("failed", True)

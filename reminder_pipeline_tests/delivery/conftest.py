@@ -212,12 +212,13 @@ def deliver(
     delivery_policy: DeliveryPolicy | None = None,
     *,
     push_url: str | None = None,
-    name: str = "test-deliverer",
+    name: str | None = None,
     timeout_seconds: float = 2.0,
     **channel_settings: object,
 ):
-    """One deliverer, as the job runs it: its own named session, the configured channels."""
-    engine = create_engine(database_url, application_name=name)
+    """One deliverer, as a job run does it: a session named for this delivery alone, the configured
+    channels."""
+    engine = create_engine(database_url, application_name=name or f"test-deliverer-{uuid.uuid4().hex[:8]}")
     try:
         with connect(database_url, autocommit=True, engine=engine) as connection:
             settings = ChannelSettings(timeout_seconds=timeout_seconds, push_webhook_url=push_url, **channel_settings)

@@ -140,8 +140,7 @@ def test_an_operator_retry_sends_what_gave_up_once_more(
     push.status = 200
     assert _deliver(database_url).success and repository.status_counts(db) == {"gave_up": 1}  # waits for a human
     assert _deliver(database_url, retry_gave_up=True).success
-    assert repository.status_counts(db) == {"delivered": 1}
-    assert len({request.headers["Idempotency-Key"] for request in push.requests}) == 1
+    assert repository.status_counts(db) == {"delivered": 1} and len(push.requests) == 2
 
 
 def test_no_channel_configured_fails_the_run_and_leaves_the_notifications_waiting(

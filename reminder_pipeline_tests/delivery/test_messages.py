@@ -71,8 +71,21 @@ def test_routes_follow_the_deployment_order_and_the_recipients_switches() -> Non
 def test_a_first_name_cannot_break_out_of_its_place() -> None:
     claimed = _claimed({"id": 1, "message_key": "k", "recipient_id": "m", "first_name": "Ola\r\nBcc: x" + "y" * 80})
     (message,) = compose_messages(claimed, ("email",))["message"]
-    greeting = message.body.splitlines()[0]
-    assert "\r" not in message.title + greeting and len(greeting) <= len("Hei !") + 40
+    greeting = message.body.split("\n\n")[0]
+    assert greeting == "Hei " + ("OlaBcc: x" + "y" * 80)[:40] + "!"
+
+
+def test_only_a_plain_address_is_an_address() -> None:
+    addresses = ["ola@example.invalid", "ola@example.invalid\nBcc: x@y.z", "a b@c.d", "<a@b.c>", "a@b", "a@b.c,d@e.f"]
+    claimed = _claimed(
+        *(
+            {"id": n, "message_key": f"k{n}", "recipient_id": f"m{n}", "email": address, "push_enabled": False}
+            for n, address in enumerate(addresses)
+        )
+    )
+    messages = compose_messages(claimed, ("email",)).set_index("message_key")
+    assert messages["route"].to_dict() == {"k0": ("email",), **{f"k{n}": () for n in range(1, len(addresses))}}
+    assert messages.loc["k0", "message"].email == "ola@example.invalid"
 
 
 def test_a_language_we_have_no_templates_for_falls_back_to_bokmal() -> None:

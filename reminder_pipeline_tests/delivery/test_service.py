@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 import time
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -85,7 +86,7 @@ def test_one_message_per_recipient_lists_every_due_notification(
     assert deliver(database_url, push_url=gateway.url).claimed == 0 and len(gateway.requests) == 3  # never twice
 
 
-def test_a_gateway_answering_500_is_retried_after_backoff_under_the_same_key(
+def test_a_gateway_answering_500_is_retried_after_backoff(
     db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
 ) -> None:
     ids = recipients.reminders(recipients.mentor(), 2)
@@ -96,14 +97,37 @@ def test_a_gateway_answering_500_is_retried_after_backoff_under_the_same_key(
     failed = rows(db)[ids[0]]
     assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "push: HTTP 500")
     assert failed.next_attempt_at > NOON  # backoff: not due yet
+    assert failed.message_key is None  # refused for certain: the next attempt is a message of its own
 
     assert deliver(database_url, push_url=gateway.url).claimed == 0 and len(gateway.requests) == 1
     _make_due(db)
-    second = deliver(database_url, push_url=gateway.url)
-    assert second.delivered == 2
-    keys = [request.headers["Idempotency-Key"] for request in gateway.requests]
-    assert len(keys) == 2 and keys[0] == keys[1] == failed.message_key  # the retry is the same message
+    assert deliver(database_url, push_url=gateway.url).delivered == 2
+    assert sorted(gateway.requests[1].json()["notification_ids"]) == ids
     assert {(row.status, row.attempts) for row in rows(db).values()} == {("delivered", 2)}
+
+
+def test_a_message_that_may_have_gone_out_is_sent_again_as_it_was_under_the_same_key(
+    db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
+) -> None:
+    """A timeout leaves it open whether the gateway got the message: the retry is the same message,
+    same key, same notifications, and what became due meanwhile waits for a message of its own."""
+    mentor = recipients.mentor()
+    first = recipients.reminders(mentor, 2)
+    gateway.delay_seconds = 3
+    assert deliver(database_url, push_url=gateway.url, timeout_seconds=1).retrying == 2
+    (timed_out,) = gateway.requests
+    later = recipients.reminders(mentor, 1)
+    gateway.delay_seconds = 0
+    _make_due(db)
+
+    again = deliver(database_url, push_url=gateway.url)
+    assert (again.messages, again.delivered) == (1, 2)  # one message a run
+    retried = gateway.requests[-1]
+    assert retried.headers["Idempotency-Key"] == timed_out.headers["Idempotency-Key"]
+    assert retried.body == timed_out.body
+    assert deliver(database_url, push_url=gateway.url).delivered == 1  # the next run: the newer one
+    assert gateway.requests[-1].json()["notification_ids"] == later
+    assert sorted(first) == sorted(retried.json()["notification_ids"])
 
 
 def test_a_gateway_that_hangs_costs_one_timeout_and_is_a_failed_attempt(
@@ -135,7 +159,7 @@ def test_after_the_last_attempt_a_notification_gives_up(
     assert repository.retry_gave_up(db, Window(now=NOON)) == [only]
     gateway.status = 200
     assert deliver(database_url, two_attempts, push_url=gateway.url).delivered == 1
-    assert len({request.headers["Idempotency-Key"] for request in gateway.requests}) == 1
+    assert [request.json()["notification_ids"] for request in gateway.requests] == [[only]] * 3
 
 
 def test_a_failing_gateway_costs_one_small_batch_per_run(
@@ -273,28 +297,25 @@ def test_stale_notifications_expire_instead_of_being_sent(
 
     assert (result.expired_too_old, result.expired_no_longer_due, result.delivered, result.lost) == (1, 1, 1, 1)
     stored = rows(db)
-    assert (stored[old].status, stored[old].last_error) == ("expired", "expired: not delivered within 72 hours")
+    assert stored[old].status == "expired"
+    assert stored[old].last_error == "expired: not sent within 72 hours of its creation"
     assert stored[resolved].status == "expired" and "no longer due" in stored[resolved].last_error
     assert [request.json()["notification_ids"] for request in gateway.requests] == [[fresh]]
 
 
-def test_a_retried_message_keeps_its_key_and_newer_notifications_go_in_a_new_one(
+def test_after_a_refusal_the_retry_and_newer_notifications_go_in_one_message(
     db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
 ) -> None:
     mentor = recipients.mentor()
     first = recipients.reminders(mentor, 1)
     gateway.statuses = [500]
     deliver(database_url, push_url=gateway.url)
-    (failed,) = gateway.requests
     later = recipients.reminders(mentor, 1)
     _make_due(db)
 
-    assert deliver(database_url, push_url=gateway.url).messages == 2
-    retried = {
-        request.headers["Idempotency-Key"]: request.json()["notification_ids"] for request in gateway.requests[1:]
-    }
-    assert retried.pop(failed.headers["Idempotency-Key"]) == first
-    assert list(retried.values()) == [later]
+    assert deliver(database_url, push_url=gateway.url).messages == 1
+    assert sorted(gateway.requests[-1].json()["notification_ids"]) == sorted(first + later)
+    assert gateway.requests[-1].headers["Idempotency-Key"] != gateway.requests[0].headers["Idempotency-Key"]
 
 
 def test_nothing_is_claimed_while_no_channel_is_configured(
@@ -305,3 +326,101 @@ def test_nothing_is_claimed_while_no_channel_is_configured(
     with pytest.raises(DeliveryNotConfigured, match=r"1 notification.*no delivery channel is configured"):
         deliver(database_url, policy(()))
     assert repository.status_counts(db) == {"pending": 1}
+
+
+def _orphan(db: sa.Connection, ids: list[int], attempts: int = 1) -> None:
+    """What a deliverer that died while sending leaves behind."""
+    db.execute(
+        sa.text(
+            "UPDATE public.notifications SET status = 'sending', attempts = :attempts, next_attempt_at = NULL,"
+            " message_key = CAST(:key AS uuid), claimed_by = 'rp:a-run-that-died', claimed_at = now()"
+            " WHERE id = ANY(:ids)"
+        ),
+        {"ids": ids, "attempts": attempts, "key": str(uuid.uuid4())},
+    )
+
+
+def test_what_a_dead_deliverer_left_sending_goes_out_again_under_its_key_but_not_in_quiet_hours(
+    db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
+) -> None:
+    ids = recipients.reminders(recipients.mentor(), 2)
+    _orphan(db, ids)
+    (key,) = {row.message_key for row in rows(db).values()}
+
+    late = deliver(database_url, policy(window=Window(now=next_oslo(23))), push_url=gateway.url)
+    assert (late.released_orphans, late.claimed) == (2, 0) and gateway.requests == []  # quiet hours: it waits
+    assert {row.status for row in rows(db).values()} == {"failed"}
+
+    result = deliver(database_url, push_url=gateway.url)
+    assert result.delivered == 2
+    (request,) = gateway.requests
+    assert request.headers["Idempotency-Key"] == key and sorted(request.json()["notification_ids"]) == ids
+
+
+def test_a_notification_whose_deliverer_keeps_dying_gives_up(
+    db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
+) -> None:
+    (only,) = recipients.reminders(recipients.mentor(), 1)
+    _orphan(db, [only], attempts=10)  # the tenth attempt died too
+    result = deliver(database_url, push_url=gateway.url)
+    assert (result.gave_up, result.gave_up_ids, gateway.requests) == (1, [only], [])
+    assert "no attempt is left" in rows(db)[only].last_error
+
+
+def test_what_gave_up_or_was_attempted_never_expires_by_age(
+    db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
+) -> None:
+    mentor = recipients.mentor()
+    old = NOON - dt.timedelta(days=5)
+    gave_up = notification(db, recipient_id=mentor, created_at=old)
+    retrying = notification(db, recipient_id=mentor, created_at=old)
+    db.execute(
+        sa.text(
+            "UPDATE public.notifications SET status = 'failed', attempts = 3,"
+            " next_attempt_at = CASE WHEN id = :g THEN NULL ELSE now() END WHERE id IN (:g, :r)"
+        ),
+        {"g": gave_up, "r": retrying},
+    )
+    result = deliver(database_url, push_url=gateway.url)
+    assert result.expired_too_old == 0 and result.delivered == 1  # the one still retrying
+    assert rows(db)[gave_up].status == "failed"  # waits for an operator, who can still send it
+    assert repository.retry_gave_up(db, Window(now=NOON)) == [gave_up]
+    assert deliver(database_url, push_url=gateway.url).delivered == 1
+
+
+class BrokenChannel:
+    """A channel with a bug: it raises instead of answering."""
+
+    name = "push"
+
+    def send(self, messages: list) -> list:
+        raise RuntimeError("a bug with https://gateway.invalid/?token=s3cret in its message")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_channel_that_breaks_mid_batch_leaves_nothing_sending(
+    db: sa.Connection, database_url: str, recipients: Recipients
+) -> None:
+    from reminder_pipeline.core.database import connect
+    from reminder_pipeline.delivery.service import deliver_due
+
+    ids = recipients.reminders(recipients.mentor(), 2)
+    with connect(database_url, autocommit=True) as connection:
+        result = deliver_due(connection, {"push": BrokenChannel()}, policy())
+    assert result.retrying == 2 and list(result.errors) == ["push: RuntimeError in the channel"]
+    stored = rows(db)
+    assert {row.status for row in stored.values()} == {"failed"}
+    assert stored[ids[0]].message_key is not None  # it may have gone out: the retry keeps the key
+
+
+def test_an_address_that_could_break_a_header_is_never_handed_to_the_relay(
+    db: sa.Connection, database_url: str, recipients: Recipients, smtp_relay: SmtpRelay, email_relay: SmtpRelay
+) -> None:
+    (injected,) = recipients.reminders(recipients.mentor(email="ola@example.invalid\r\nBcc: all@example.invalid"), 1)
+    recipients.reminders(recipients.mentor(email="  kari@example.invalid\n"), 1)  # surrounding space: trimmed
+    result = deliver(database_url, policy(("email",)))
+    assert (result.delivered, result.undeliverable) == (1, 1)
+    assert smtp_relay.envelopes == [("reminders@example.invalid", ["kari@example.invalid"])]
+    assert rows(db)[injected].last_error == NO_ADDRESS

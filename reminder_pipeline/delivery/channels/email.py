@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
@@ -17,7 +18,15 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Literal
 
-from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message, PerThread, SendOutcome
+from reminder_pipeline.delivery.channels import (
+    DELIVERED,
+    FAILED,
+    UNDELIVERABLE,
+    Deadline,
+    Message,
+    PerThread,
+    SendOutcome,
+)
 
 Security = Literal["starttls", "tls", "none"]
 
@@ -49,6 +58,7 @@ class SmtpChannel:
         self._domain = sender.rpartition("@")[2] or "reminder-pipeline.invalid"
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="smtp")
         self._connections = PerThread(self._connect, _quit)
+        self._deadline = Deadline(timeout_seconds)
 
     def __repr__(self) -> str:
         return f"SmtpChannel(host={self.host!r}, port={self.port}, security={self.security!r}, password='[secret]')"
@@ -57,8 +67,9 @@ class SmtpChannel:
         return list(self._pool.map(self._send, messages))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True)  # every message ends by its deadline
         self._connections.close_all()
+        self._deadline.close()
 
     # -- one worker's connection ---------------------------------------------------------------
 
@@ -101,34 +112,42 @@ class SmtpChannel:
     def _send(self, message: Message) -> SendOutcome:
         if not message.email:
             return SendOutcome(message.key, UNDELIVERABLE, "email: no address")
-        email = self._email(message)
+        try:
+            email = self._email(message)
+        except (ValueError, TypeError) as error:  # a header the e-mail package refuses: nothing was sent
+            return SendOutcome(
+                message.key, UNDELIVERABLE, f"email: the message could not be built ({type(error).__name__})"
+            )
         for attempt in (1, 2):
             reused = False
-            try:
-                smtp, reused = self._connections.get()
-                smtp.send_message(email)
-                return SendOutcome(message.key, DELIVERED)
-            except SmtpSetupFailed as error:
-                return SendOutcome(message.key, FAILED, str(error))
-            except smtplib.SMTPRecipientsRefused as error:
-                codes = sorted({code for code, _ in error.recipients.values()})
-                self._reset()
-                status = UNDELIVERABLE if codes and all(code >= 500 for code in codes) else FAILED
-                return SendOutcome(message.key, status, f"email: recipient refused ({', '.join(map(str, codes))})")
-            except smtplib.SMTPServerDisconnected:
-                self._connections.drop()
-                if reused and attempt == 1:
-                    continue  # the relay closed an idle connection: once more on a new one
-                return SendOutcome(message.key, FAILED, "email: the relay closed the connection")
-            except smtplib.SMTPResponseException as error:
-                self._connections.drop()
-                return SendOutcome(message.key, FAILED, f"email: {type(error).__name__} ({error.smtp_code})")
-            except TimeoutError:
-                self._connections.drop()
-                return SendOutcome(message.key, FAILED, f"email: timed out after {self.timeout_seconds:g} s")
-            except (OSError, smtplib.SMTPException) as error:
-                self._connections.drop()
-                return SendOutcome(message.key, FAILED, f"email: {type(error).__name__}")
+            with self._deadline.watch(self._connections.socket_of(threading.get_ident())) as cut_off:
+                try:
+                    smtp, reused = self._connections.get()
+                    smtp.send_message(email)
+                    return SendOutcome(message.key, DELIVERED)
+                except SmtpSetupFailed as error:
+                    return SendOutcome(message.key, FAILED, str(error))
+                except smtplib.SMTPRecipientsRefused as error:
+                    codes = sorted({code for code, _ in error.recipients.values()})
+                    self._reset()
+                    status = UNDELIVERABLE if codes and all(code >= 500 for code in codes) else FAILED
+                    return SendOutcome(message.key, status, f"email: recipient refused ({', '.join(map(str, codes))})")
+                except smtplib.SMTPResponseException as error:  # the relay answered: a definite refusal
+                    self._connections.drop()
+                    return SendOutcome(message.key, FAILED, f"email: {type(error).__name__} ({error.smtp_code})")
+                except Exception as error:  # every other end is an outcome too, never a crash
+                    self._connections.drop()
+                    if cut_off() or isinstance(error, TimeoutError):
+                        return SendOutcome(
+                            message.key, FAILED, f"email: timed out after {self.timeout_seconds:g} s", True
+                        )
+                    if isinstance(error, smtplib.SMTPServerDisconnected):
+                        if reused and attempt == 1:
+                            continue  # the relay closed an idle connection: once more on a new one
+                        return SendOutcome(message.key, FAILED, "email: the relay closed the connection", True)
+                    if isinstance(error, ConnectionRefusedError):
+                        return SendOutcome(message.key, FAILED, "email: could not connect (connection refused)")
+                    return SendOutcome(message.key, FAILED, f"email: {type(error).__name__}", True)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _reset(self) -> None:

@@ -12,13 +12,22 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from reminder_pipeline.core.errors import ConfigurationError
-from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message, PerThread, SendOutcome
+from reminder_pipeline.delivery.channels import (
+    DELIVERED,
+    FAILED,
+    UNDELIVERABLE,
+    Deadline,
+    Message,
+    PerThread,
+    SendOutcome,
+)
 
 #: The gateway knows no such recipient (no device, unsubscribed): trying again will not help.
 UNDELIVERABLE_STATUSES = frozenset({404, 410})
@@ -39,18 +48,25 @@ class PushGatewayChannel:
         concurrency: int = 32,
         ca_file: Path | None = None,
     ) -> None:
+        url, token = url.strip(), (token or "").strip() or None  # a secret read from a file ends in a newline
+        if token is not None and any(char.isspace() or not char.isprintable() for char in token):
+            raise ConfigurationError("PUSH_WEBHOOK_TOKEN must be one line without spaces")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            self._port = parts.port
+        except ValueError:
+            self._port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or self._port == -1:
             raise ConfigurationError("PUSH_WEBHOOK_URL must be an http:// or https:// URL")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
-        self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if self._https else None
         self._token = token
         self.timeout_seconds = timeout_seconds
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="push")
         self._connections = PerThread(self._connect, lambda connection: connection.close())
+        self._deadline = Deadline(timeout_seconds)
 
     def __repr__(self) -> str:  # the URL may carry a credential
         return "PushGatewayChannel(url='[secret]')"
@@ -59,8 +75,9 @@ class PushGatewayChannel:
         return list(self._pool.map(self._post, messages))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True)  # every request ends by its deadline
         self._connections.close_all()
+        self._deadline.close()
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._https:
@@ -93,27 +110,23 @@ class PushGatewayChannel:
         for attempt in (1, 2):
             connection, _ = self._connections.get()
             reused = connection.sock is not None  # http.client reopens a connection the gateway closed
-            try:
-                connection.request("POST", self._path, body=body, headers=headers)
-                response = connection.getresponse()
-                response.read(MAX_RESPONSE_BYTES)
-                if not response.isclosed():  # a body larger than we read: do not reuse the connection
+            with self._deadline.watch(self._connections.socket_of(threading.get_ident())) as cut_off:
+                try:
+                    connection.request("POST", self._path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    response.read(MAX_RESPONSE_BYTES)
+                    if not response.isclosed():  # a body larger than we read: do not reuse the connection
+                        self._connections.drop()
+                    return self._outcome(message.key, response.status)
+                except Exception as error:  # every way a request can end badly is an outcome, never a crash
                     self._connections.drop()
-                return self._outcome(message.key, response.status)
-            except _STALE:
-                self._connections.drop()
-                if reused and attempt == 1:
-                    continue  # the gateway closed an idle kept-alive connection: once more on a new one
-                return SendOutcome(message.key, FAILED, "push: the gateway closed the connection")
-            except TimeoutError:
-                self._connections.drop()
-                return SendOutcome(message.key, FAILED, f"push: timed out after {self.timeout_seconds:g} s")
-            except ConnectionRefusedError:
-                self._connections.drop()
-                return SendOutcome(message.key, FAILED, "push: could not connect (connection refused)")
-            except (OSError, http.client.HTTPException) as error:
-                self._connections.drop()
-                return SendOutcome(message.key, FAILED, f"push: {type(error).__name__}")
+                    if cut_off() or isinstance(error, TimeoutError):
+                        return SendOutcome(
+                            message.key, FAILED, f"push: timed out after {self.timeout_seconds:g} s", True
+                        )
+                    if isinstance(error, _STALE) and reused and attempt == 1:
+                        continue  # the gateway closed an idle kept-alive connection: once more on a new one
+                    return _failure(message.key, error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -123,3 +136,14 @@ class PushGatewayChannel:
         if status in UNDELIVERABLE_STATUSES:
             return SendOutcome(key, UNDELIVERABLE, f"push: HTTP {status} (the gateway knows no such recipient)")
         return SendOutcome(key, FAILED, f"push: HTTP {status}")
+
+
+def _failure(key: str, error: Exception) -> SendOutcome:
+    """A failed request, named by its kind only (never its text: it may hold the URL or a header)."""
+    if isinstance(error, ConnectionRefusedError):
+        return SendOutcome(key, FAILED, "push: could not connect (connection refused)")
+    if isinstance(error, ValueError | UnicodeError):  # nothing was sent
+        return SendOutcome(key, FAILED, f"push: the request could not be built ({type(error).__name__})")
+    if isinstance(error, _STALE):
+        return SendOutcome(key, FAILED, "push: the gateway closed the connection", True)
+    return SendOutcome(key, FAILED, f"push: {type(error).__name__}", True)

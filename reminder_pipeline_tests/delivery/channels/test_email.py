@@ -45,7 +45,7 @@ def test_one_email_per_recipient_with_first_name_counts_and_a_stable_message_id(
     assert "Nordmann" not in text and text.rstrip().endswith("Hilsen likepersonstjenesten")
 
 
-def test_a_relay_that_says_try_later_gets_the_same_message_again(
+def test_a_relay_that_says_try_later_gets_the_message_again_after_backoff(
     db: sa.Connection,
     database_url: str,
     recipients: Recipients,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
-import sqlalchemy as sa
 
 from reminder_pipeline.core.errors import ConfigurationError
 from reminder_pipeline.delivery.channels import DELIVERED, FAILED, UNDELIVERABLE, Message
 from reminder_pipeline.delivery.channels.push import PushGatewayChannel
-from reminder_pipeline_tests.delivery.conftest import Recipients, deliver, policy
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 
@@ -70,10 +73,72 @@ def test_a_malformed_url_is_refused_by_name_without_echoing_it(url: str) -> None
     assert str(refused.value) == "PUSH_WEBHOOK_URL must be an http:// or https:// URL"
 
 
-@pytest.mark.database
-def test_a_huge_answer_is_not_read_whole(
-    db: sa.Connection, database_url: str, recipients: Recipients, gateway: HttpPeer
-) -> None:
+def test_a_huge_answer_is_not_read_whole_and_its_connection_is_not_reused(gateway: HttpPeer) -> None:
     gateway.response_body = b"x" * (5 * 1024 * 1024)
-    recipients.reminders(recipients.mentor(), 1)
-    assert deliver(database_url, policy(), push_url=gateway.url).delivered == 1
+    channel = PushGatewayChannel(gateway.url, concurrency=1, timeout_seconds=5)
+    try:
+        outcomes = channel.send([_message(1), _message(2)])
+    finally:
+        channel.close()
+    assert [outcome.status for outcome in outcomes] == [DELIVERED, DELIVERED]
+    first, second = gateway.requests
+    assert first.client != second.client  # the rest of the answer was dropped with its connection
+
+
+def test_a_secret_read_with_a_trailing_newline_still_works_and_a_broken_one_is_refused(gateway: HttpPeer) -> None:
+    channel = PushGatewayChannel(f" {gateway.url}\n", token="t0ken\n")
+    try:
+        (outcome,) = channel.send([_message(1)])
+    finally:
+        channel.close()
+    assert outcome.status == DELIVERED and gateway.requests[0].headers["Authorization"] == "Bearer t0ken"
+    with pytest.raises(ConfigurationError) as refused:
+        PushGatewayChannel(gateway.url, token="t0ken\nX-Injected: 1")
+    assert str(refused.value) == "PUSH_WEBHOOK_TOKEN must be one line without spaces"
+
+
+@pytest.fixture
+def trickling_gateway() -> Iterator[str]:
+    """A gateway that reads the request, then answers one byte every half second (about 40 s in all)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            with client:
+                client.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n" + b"x" * 20:
+                    if stop.wait(0.5):
+                        break
+                    try:
+                        client.sendall(bytes([byte]))
+                    except OSError:
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_a_gateway_that_trickles_bytes_is_cut_off_at_the_deadline(trickling_gateway: str) -> None:
+    channel = PushGatewayChannel(trickling_gateway, timeout_seconds=1)
+    started = time.monotonic()
+    try:
+        (outcome,) = channel.send([_message(1)])
+    finally:
+        channel.close()
+    elapsed = time.monotonic() - started
+    assert (outcome.status, outcome.error, outcome.ambiguous) == (FAILED, "push: timed out after 1 s", True)
+    assert elapsed < 3, f"a trickling gateway held a worker for {elapsed:.1f} s"
