@@ -556,9 +556,10 @@ def report(results: list[SizeResult], log: LogCosts, server: str, deliveries: li
         lines += [
             "## Delivery to a push gateway on loopback",
             "",
-            "The real `notification_delivery` job (claim, compose, send, record; 32 requests in flight over kept-alive"
-            " connections) in a fresh process, against a uvicorn gateway in another that answers 200 and counts"
-            " requests and distinct Idempotency-Keys. Both share the machine's cores with PostgreSQL.",
+            "The real `notification_delivery` job (claim, compose, send, record, the next batch claimed while one is"
+            " sent; 32 requests in flight over kept-alive connections) in a fresh process, against a uvicorn gateway"
+            " in another that answers 200 and counts requests and distinct Idempotency-Keys. Both share the"
+            " machine's cores with PostgreSQL.",
             "",
             "| notifications | per recipient | messages | job s | messages/s | notifications/s | peak RSS MiB "
             "| delivered | gateway requests | distinct keys |",

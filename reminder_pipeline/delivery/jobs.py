@@ -53,7 +53,9 @@ class NotificationDelivery(ConfigurableResource):
     push_concurrency: int = Field(default=32, ge=1, le=256, description="Requests in flight to the push gateway.")
     email_concurrency: int = Field(default=4, ge=1, le=64, description="SMTP connections to the relay.")
     first_batch_recipients: int = Field(default=50, ge=1, description="The first batch; each next one doubles.")
-    batch_recipients: int = Field(default=1000, ge=1, description="At most this many recipients per batch.")
+    batch_recipients: int = Field(
+        default=1000, ge=1, le=2000, description="At most this many recipients per batch (one lock each)."
+    )
     max_attempts: int = Field(default=10, ge=1, le=50, description="Then the notification gives up (alert).")
     backoff_base_seconds: float = Field(default=60.0, gt=0)
     backoff_cap_seconds: float = Field(default=3600.0, gt=0)

@@ -23,6 +23,10 @@ from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 #: session's name); a batch sends within a few minutes at most (per-message deadline x batch / concurrency).
 SENDING_LEASE_SECONDS = 15 * 60
 
+#: Advisory locks (class, hash of the recipient) that keep two claims off the same recipient, so that
+#: even two deliverers at once cannot split one recipient's notifications into two messages.
+RECIPIENT_LOCK_CLASS = 7_204_100
+
 #: `now` is a parameter (NULL: the database clock) so that tests can stand at any hour.
 _CLOCK = (
     "SELECT coalesce(CAST(:now AS timestamptz), clock_timestamp()) AS now,"
@@ -160,9 +164,13 @@ recipients AS (  -- their recipients, oldest first, except those this deliverer 
                       AND d.recipient_role = o.recipient_role AND d.claimed_by = clock.deliverer)
     GROUP BY o.recipient_role, o.recipient_id ORDER BY min(o.next_attempt_at) LIMIT :recipients
 ),
+chosen AS (  -- one claimer per recipient at a time (a transaction lock: gone when the claim commits)
+    SELECT recipient_role, recipient_id FROM recipients
+    WHERE pg_try_advisory_xact_lock({RECIPIENT_LOCK_CLASS}, hashtext(recipient_role || ':' || recipient_id))
+),
 locked AS (  -- every due row of those recipients, so that each gets one message ...
     SELECT n.id FROM public.notifications AS n
-    JOIN recipients AS r ON r.recipient_role = n.recipient_role AND r.recipient_id = n.recipient_id
+    JOIN chosen AS r ON r.recipient_role = n.recipient_role AND r.recipient_id = n.recipient_id
     CROSS JOIN clock {_PREFERENCES}
     WHERE {_DUE}
       -- ... except that a message which may have gone out is sent again as it was, alone

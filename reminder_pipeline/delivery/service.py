@@ -13,6 +13,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -123,24 +124,9 @@ def deliver_due(
                 " (PUSH_WEBHOOK_URL, NOTIFY_SMTP_HOST): they wait, nothing was claimed"
             )
         return result
-    size = policy.first_batch
-    contended = 0
-    for _ in range(max_batches):
-        claimed = repository.claim(connection, policy.window, size)
-        if claimed.empty:
-            # Empty while rows are due: another deliverer was claiming the same recipients at this
-            # very moment (its claim is one short statement), or what is left belongs to recipients
-            # this run has messaged already. Look again, a few times at most.
-            contended += 1
-            if (
-                contended > CONTENDED_CLAIMS
-                or not repository.backlog(connection, policy.window, policy.expire_hours).due
-            ):
-                break
-            time.sleep(0.05 * contended)
-            continue
-        messages = compose_messages(claimed, policy.channels)
-        outcomes = send_messages(messages, channels)
+
+    def record(claimed: pd.DataFrame, outcomes: Outcomes) -> bool:
+        """Write a sent batch's outcomes; True when the channel looks down (nothing delivered, some failed)."""
         attempts = claimed.groupby("message_key")["attempts"].max()
         rows = [
             (
@@ -155,12 +141,53 @@ def deliver_due(
         ]
         recorded = repository.record(connection, policy.window, rows, policy.backoff.max_attempts)
         _add_batch(result, claimed, outcomes, recorded)
-        if not any(sent.status == DELIVERED for sent in outcomes.values()) and any(
-            sent.status == FAILED for sent in outcomes.values()
-        ):
-            result.stopped_early = True
-            break
-        size = min(size * 2, policy.max_batch)
+        statuses = {sent.status for sent in outcomes.values()}
+        return DELIVERED not in statuses and FAILED in statuses
+
+    # While one batch is being sent (in a thread of its own), the next is claimed and composed and
+    # the one before is recorded: the database and the peers work at the same time. The first batch
+    # of a run goes alone, as a probe: a channel that is down costs that one small batch.
+    size, contended = policy.first_batch, 0
+    in_flight: tuple[pd.DataFrame, Future[Outcomes]] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-batch") as sender:
+        for _ in range(max_batches):
+            claimed = repository.claim(connection, policy.window, size)
+            messages = None if claimed.empty else compose_messages(claimed, policy.channels)
+            if in_flight is not None:
+                previous, sending = in_flight
+                outcomes = sending.result()
+                in_flight = None
+                if messages is not None:
+                    in_flight = (claimed, sender.submit(send_messages, messages, channels))
+                    size = min(size * 2, policy.max_batch)
+                if record(previous, outcomes):
+                    result.stopped_early = True
+                    break
+                if in_flight is not None:
+                    continue
+            if claimed.empty:
+                # Empty while rows are due: another deliverer was claiming the same recipients at
+                # this very moment (its claim is one short statement), or what is left belongs to
+                # recipients this run has messaged already. Look again, a few times at most.
+                contended += 1
+                if (
+                    contended > CONTENDED_CLAIMS
+                    or not repository.backlog(connection, policy.window, policy.expire_hours).due
+                ):
+                    break
+                time.sleep(0.05 * contended)
+                continue
+            sending = sender.submit(send_messages, messages, channels)
+            if result.batches == 0:  # the probe
+                if record(claimed, sending.result()):
+                    result.stopped_early = True
+                    break
+            else:
+                in_flight = (claimed, sending)
+            size = min(size * 2, policy.max_batch)
+        if in_flight is not None:  # claimed and sent: record it whatever ended the loop
+            previous, sending = in_flight
+            record(previous, sending.result())
     return result
 
 
