@@ -261,6 +261,10 @@ def demo(count: int) -> None:
     reminders = job_spec("assignment-reminders")
     ok = _launch(url, reminders, None) and _launch(url, reminders, None)
     _print_logs(url, "assignment_reminders", 5)
+    click.echo(
+        "\nThe reminders wait in the outbox for notification_delivery: set PUSH_WEBHOOK_URL or NOTIFY_SMTP_HOST"
+        " and run `reminder-pipeline run notification-delivery` (docs/delivery.md)."
+    )
     if not ok:
         sys.exit(1)
 
