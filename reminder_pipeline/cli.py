@@ -105,7 +105,7 @@ def _seed(url: str, count: int) -> None:
 @click.option(
     "--retry-gave-up",
     is_flag=True,
-    help="notification-delivery only: send notifications that gave up once more (same messages, same keys).",
+    help="notification-delivery only: send the notifications that gave up once more.",
 )
 @_friendly_errors
 def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool, retry_gave_up: bool) -> None:
