@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         default="21:00-08:00", description="Default quiet hours (Europe/Oslo) as HH:MM-HH:MM, or none."
     )
     notification_expire_hours: int = Field(
-        default=72, ge=1, le=24 * 30, description="A notification not delivered this long after it was created expires."
+        default=72, ge=1, le=24 * 30, description="A notification never attempted this long after its creation expires."
     )
 
     @field_validator("notification_quiet_hours")

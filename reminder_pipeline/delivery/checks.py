@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from dagster import AssetCheckSeverity
 
 from reminder_pipeline.core.checks import SAMPLE_SIZE, Check, Finding
-from reminder_pipeline.delivery.repository import SENDING_LEASE_SECONDS
+from reminder_pipeline.delivery.repository import SENDING_LEASE_SECONDS, TOO_OLD_REASON
 
 ASSET = "notification_deliveries"
 
@@ -16,7 +16,7 @@ def _finding(connection: sa.Connection, where: str) -> Finding:
                 "SELECT id, count(*) OVER () AS total FROM public.notifications"
                 f" WHERE {where} ORDER BY id LIMIT :sample"
             ),
-            {"sample": SAMPLE_SIZE, "lease": SENDING_LEASE_SECONDS},
+            {"sample": SAMPLE_SIZE, "lease": SENDING_LEASE_SECONDS, "too_old": f"{TOO_OLD_REASON}%"},
         )
     )
 
@@ -35,8 +35,7 @@ def expired_unsent_recently(connection: sa.Connection) -> Finding:
     """Expired in the last day because they were never delivered in time."""
     return _finding(
         connection,
-        "status = 'expired' AND finished_at > now() - interval '24 hours'"
-        " AND last_error LIKE 'expired: not delivered%'",
+        "status = 'expired' AND finished_at > now() - interval '24 hours' AND last_error LIKE :too_old",
     )
 
 

@@ -72,7 +72,7 @@ class NotificationDelivery(ConfigurableResource):
         current = settings.load()
         return DeliveryPolicy(
             channels=channels,
-            window=Window(quiet_hours=current.quiet_hours()),
+            window=Window.configured(),
             expire_hours=current.notification_expire_hours,
             backoff=Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts),
             first_batch=min(self.first_batch_recipients, self.batch_recipients),
@@ -125,7 +125,6 @@ def deliver_notifications(
 
 
 def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, object]:
-    errors = "; ".join(f"{text} ({count})" for text, count in result.errors.most_common(3))
     return {
         "channels": ",".join(channels) or "none",
         "notifications_claimed": result.claimed,
@@ -141,7 +140,7 @@ def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, obj
         "released_orphans": result.released_orphans,
         "stopped_early": result.stopped_early,
         "messages_delivered_by_channel": dict(result.delivered_by_channel),
-        "errors": errors or "none",
+        "errors": result.top_errors or "none",
         "sample_gave_up_ids": sample_ids(result.gave_up_ids),
         "sample_undeliverable_ids": sample_ids(result.undeliverable_ids),
         "sample_expired_ids": sample_ids(result.expired_ids),
@@ -171,7 +170,7 @@ def _report_incident(context: OpExecutionContext, ops_alerting: OpsAlertSink, re
         "gave_up": result.gave_up,
         "expired": result.expired_too_old,
         "retrying": result.retrying,
-        "errors": "; ".join(f"{text} ({count})" for text, count in result.errors.most_common(3)) or None,
+        "errors": result.top_errors,
         "sample_notification_ids": sample_ids([*result.gave_up_ids, *result.expired_ids]) or None,
     }
     if lost and incident is None:

@@ -1,8 +1,8 @@
 """From claimed notifications to recipient messages: plain functions, DataFrame in, DataFrame out.
 
-- **One message per recipient and run**: every claimed notification of a recipient that shares a
-  message key goes into that one message (a retry keeps its key, so its message is re-sent as it
-  was; notifications that became due meanwhile go in a new one).
+- **One message per recipient and run**: the claim gives a recipient's notifications one message
+  key (a message that may have gone out keeps its own and is claimed alone, see `repository.py`);
+  every claimed notification that shares a key goes into that one message.
 - **Route**: the deployment's channels in their order, keeping those the recipient has switched on
   and can be reached on (push needs no address; e-mail needs one). The first channel is tried; one
   that answers "no such recipient" hands the message to the next. An empty route is

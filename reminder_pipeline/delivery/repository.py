@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
+from reminder_pipeline.core import settings
 from reminder_pipeline.core.outbox import CONTACT_GAP_KINDS
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
@@ -64,6 +65,8 @@ _ORPHANED = (
     f"n.status = 'sending' AND (n.claimed_at < clock.now - make_interval(secs => {SENDING_LEASE_SECONDS})"
     " OR n.claimed_by NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name IS NOT NULL))"
 )
+#: How `last_error` begins for a notification that expired never sent: the asset check looks for it.
+TOO_OLD_REASON = "expired: not sent within"
 #: Never attempted, and older than the expiry: a backlog that was never sent in time.
 _TOO_OLD = (
     "n.status IN ('pending', 'failed') AND n.next_attempt_at IS NOT NULL AND n.message_key IS NULL"
@@ -82,6 +85,11 @@ class Window:
 
     now: dt.datetime | None = None
     quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(8))
+
+    @classmethod
+    def configured(cls) -> Window:
+        """The database clock and the deployment's default quiet hours (`NOTIFICATION_QUIET_HOURS`)."""
+        return cls(quiet_hours=settings.load().quiet_hours())
 
     def parameters(self) -> dict[str, object]:
         start, end = self.quiet_hours or (None, None)
@@ -125,7 +133,7 @@ stale AS (
 )
 UPDATE public.notifications AS n
 SET status = 'expired', next_attempt_at = NULL, finished_at = clock.now,
-    last_error = CASE WHEN stale.too_old THEN 'expired: not sent within ' || :expire_hours || ' hours of its creation'
+    last_error = CASE WHEN stale.too_old THEN :too_old_reason || ' ' || :expire_hours || ' hours of its creation'
                       ELSE 'expired: no longer due (contact logged, assignment closed or mentor paused)' END
 FROM stale CROSS JOIN clock
 WHERE n.id = stale.id
@@ -147,7 +155,12 @@ def expire_stale(connection: sa.Connection, window: Window, expire_hours: int) -
     have reached the gateway (it holds a key) is left alone: its retry stays the same message."""
     rows = connection.execute(
         sa.text(_EXPIRE),
-        {**window.parameters(), "expire_hours": expire_hours, "gap_kinds": list(CONTACT_GAP_KINDS)},
+        {
+            **window.parameters(),
+            "expire_hours": expire_hours,
+            "gap_kinds": list(CONTACT_GAP_KINDS),
+            "too_old_reason": TOO_OLD_REASON,
+        },
     ).all()
     return Expired([row.id for row in rows if row.too_old], [row.id for row in rows if not row.too_old])
 

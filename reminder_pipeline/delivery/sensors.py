@@ -43,10 +43,10 @@ def notification_delivery_when_due(context: SensorEvaluationContext, database: P
     running = context.instance.get_runs_count(RunsFilter(job_name=NOTIFICATION_DELIVERY.name, statuses=IN_PROGRESS))
     if running:
         return SensorResult(skip_reason=SkipReason("a notification_delivery run is queued or running"))
-    current = settings.load()
-    window = repository.Window(quiet_hours=current.quiet_hours())
     with connect(database.url(), autocommit=True) as connection:
-        backlog = repository.backlog(connection, window, current.notification_expire_hours)
+        backlog = repository.backlog(
+            connection, repository.Window.configured(), settings.load().notification_expire_hours
+        )
     if not backlog.due:
         return SensorResult(skip_reason=SkipReason("no notification is due (or every recipient is in quiet hours)"))
     period = int(time.time() // RETRY_WINDOW_SECONDS)

@@ -1,4 +1,5 @@
-"""Deliver what is due: expire the stale, then claim, compose, send and record, batch after batch.
+"""Deliver what is due: release what a dead deliverer left sending, expire the stale, then claim,
+compose, send and record, batch after batch.
 
 No Dagster here: the `notification_delivery` job calls :func:`deliver_due` with the channels the
 deployment configures, and tests and the benchmark call it directly. Batches start small and
@@ -88,6 +89,11 @@ class DeliveryResult:
     undeliverable_ids: list[int] = field(default_factory=list)
     #: The ones that expired too old.
     expired_ids: list[int] = field(default_factory=list)
+
+    @property
+    def top_errors(self) -> str | None:
+        """The three most common error texts with their counts, e.g. `push: HTTP 503 (12)`."""
+        return "; ".join(f"{text} ({count})" for text, count in self.errors.most_common(3)) or None
 
     @property
     def lost(self) -> int:

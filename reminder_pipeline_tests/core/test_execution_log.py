@@ -127,3 +127,8 @@ def test_error_messages_drop_row_values_and_mask_contact_details(db: sa.Connecti
     assert "ola@" not in masked and "912" not in masked
     assert assignment_id in masked  # reference ids are what the message is for
     assert "[email]" in masked and "[phone]" in masked
+
+    header = log.safe_error_message(ValueError("Invalid header value b'Bearer s3cr3t-t0ken\\n'"))
+    query = log.safe_error_message(OSError("GET https://gateway.invalid/push?token=abc123&x=1 failed"))
+    assert "s3cr3t" not in header and "abc123" not in query
+    assert "Bearer [secret]" in header and "token=[secret]&x=1" in query

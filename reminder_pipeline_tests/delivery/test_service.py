@@ -220,7 +220,6 @@ def test_push_switched_off_goes_by_email_and_a_gateway_404_falls_back_to_email(
     database_url: str,
     recipients: Recipients,
     gateway: HttpPeer,
-    smtp_relay: SmtpRelay,
     email_relay: SmtpRelay,
 ) -> None:
     no_push = recipients.mentor(email="no-push@example.invalid")
@@ -235,7 +234,7 @@ def test_push_switched_off_goes_by_email_and_a_gateway_404_falls_back_to_email(
     assert (result.delivered, result.undeliverable) == (3, 0)
     assert result.delivered_by_channel == {"email": 2}
     assert [request.json()["recipient_id"] for request in gateway.requests] == [str(no_device)]
-    assert sorted(rcpt for _, (rcpt,) in smtp_relay.envelopes) == [
+    assert sorted(rcpt for _, (rcpt,) in email_relay.envelopes) == [
         "no-device@example.invalid",
         "no-push@example.invalid",
     ]
@@ -246,7 +245,6 @@ def test_without_an_address_or_any_channel_switched_on_a_message_is_undeliverabl
     db: sa.Connection,
     database_url: str,
     recipients: Recipients,
-    smtp_relay: SmtpRelay,
     email_relay: SmtpRelay,
 ) -> None:
     without_address = recipients.mentor(email=None)
@@ -263,7 +261,7 @@ def test_without_an_address_or_any_channel_switched_on_a_message_is_undeliverabl
     stored = rows(db)
     assert (stored[no_address_id].status, stored[no_address_id].last_error) == ("undeliverable", NO_ADDRESS)
     assert (stored[opted_out_id].status, stored[opted_out_id].last_error) == ("undeliverable", NO_CHANNEL)
-    assert [rcpt for _, (rcpt,) in smtp_relay.envelopes] == ["reachable@example.invalid"]
+    assert [rcpt for _, (rcpt,) in email_relay.envelopes] == ["reachable@example.invalid"]
 
 
 def test_english_when_the_recipient_chose_it(
@@ -416,11 +414,11 @@ def test_a_channel_that_breaks_mid_batch_leaves_nothing_sending(
 
 
 def test_an_address_that_could_break_a_header_is_never_handed_to_the_relay(
-    db: sa.Connection, database_url: str, recipients: Recipients, smtp_relay: SmtpRelay, email_relay: SmtpRelay
+    db: sa.Connection, database_url: str, recipients: Recipients, email_relay: SmtpRelay
 ) -> None:
     (injected,) = recipients.reminders(recipients.mentor(email="ola@example.invalid\r\nBcc: all@example.invalid"), 1)
     recipients.reminders(recipients.mentor(email="  kari@example.invalid\n"), 1)  # surrounding space: trimmed
     result = deliver(database_url, policy(("email",)))
     assert (result.delivered, result.undeliverable) == (1, 1)
-    assert smtp_relay.envelopes == [("reminders@example.invalid", ["kari@example.invalid"])]
+    assert email_relay.envelopes == [("reminders@example.invalid", ["kari@example.invalid"])]
     assert rows(db)[injected].last_error == NO_ADDRESS

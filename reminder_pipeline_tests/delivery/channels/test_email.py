@@ -22,7 +22,6 @@ def test_one_email_per_recipient_with_first_name_counts_and_a_stable_message_id(
     db: sa.Connection,
     database_url: str,
     recipients: Recipients,
-    smtp_relay: SmtpRelay,
     email_relay: SmtpRelay,
 ) -> None:
     mentor = recipients.mentor(full_name="Ola Nordmann", email="ola@example.invalid")
@@ -31,8 +30,8 @@ def test_one_email_per_recipient_with_first_name_counts_and_a_stable_message_id(
     result = deliver(database_url, policy(("email",)))
 
     assert (result.delivered, result.messages_delivered) == (2, 1)
-    (email,) = smtp_relay.received
-    assert smtp_relay.envelopes == [("reminders@example.invalid", ["ola@example.invalid"])]
+    (email,) = email_relay.received
+    assert email_relay.envelopes == [("reminders@example.invalid", ["ola@example.invalid"])]
     key = rows(db)[ids[0]].message_key
     assert (email["Subject"], email["To"], email["Message-ID"]) == (
         "Husk å følge opp",
@@ -49,7 +48,6 @@ def test_a_relay_that_says_try_later_gets_the_message_again_after_backoff(
     db: sa.Connection,
     database_url: str,
     recipients: Recipients,
-    smtp_relay: SmtpRelay,
     email_relay: SmtpRelay,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -69,17 +67,16 @@ def test_a_relay_that_says_try_later_gets_the_message_again_after_backoff(
     db.execute(sa.text("UPDATE public.notifications SET next_attempt_at = now() WHERE status = 'failed'"))
     assert deliver(database_url, policy(("email",))).delivered == 1
     (row,) = rows(db).values()
-    assert smtp_relay.received[-1]["Message-ID"] == f"<{row.message_key}@example.invalid>"
+    assert email_relay.received[-1]["Message-ID"] == f"<{row.message_key}@example.invalid>"
 
 
 def test_a_refused_recipient_is_undeliverable_and_the_error_names_no_address(
     db: sa.Connection,
     database_url: str,
     recipients: Recipients,
-    smtp_relay: SmtpRelay,
     email_relay: SmtpRelay,
 ) -> None:
-    smtp_relay.refuse.add("gone@example.invalid")
+    email_relay.refuse.add("gone@example.invalid")
     recipients.reminders(recipients.mentor(email="gone@example.invalid"), 1)
     recipients.reminders(recipients.mentor(email="here@example.invalid"), 1)
     result = deliver(database_url, policy(("email",)))
