@@ -52,6 +52,19 @@ CREATE FUNCTION app_private.current_mentor_id() RETURNS uuid
     SET search_path TO ''
     AS $$ SELECT id FROM public.peer_mentors WHERE auth_user_id = app_private.jwt_subject() $$;
 
+CREATE FUNCTION app_private.expected_runs() RETURNS TABLE(job_name text, expected_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+    SELECT s.job_name, e.expected_at
+    FROM public.job_schedules AS s
+    CROSS JOIN LATERAL (SELECT ((now() AT TIME ZONE s.timezone)::date + s.daily_at) AT TIME ZONE s.timezone) AS t (today)
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN t.today <= now() - s.grace THEN t.today ELSE t.today - interval '1 day' END
+    ) AS e (expected_at)
+    WHERE e.expected_at >= s.watched_since
+$$;
+
 CREATE FUNCTION app_private.is_admin() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$ SELECT coalesce(auth.jwt() -> 'app_metadata' ->> 'role', '') = 'admin' $$;
@@ -85,6 +98,35 @@ CREATE FUNCTION auth.jwt() RETURNS jsonb
 CREATE FUNCTION auth.uid() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$SELECT nullif(auth.jwt() ->> 'sub', '')::uuid$$;
+
+CREATE FUNCTION public.record_overdue_jobs(detector text DEFAULT 'pg_cron'::text) RETURNS TABLE(job_name text, expected_at timestamp with time zone, last_success_at timestamp with time zone)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+BEGIN
+    UPDATE public.schedule_overdue AS o SET resolved_at = greatest(now(), o.detected_at)
+    WHERE o.resolved_at IS NULL
+      AND EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
+                  WHERE l.job_name = o.job_name AND l.status = 'success'
+                    AND l.started_at >= o.expected_at - interval '1 minute');
+
+    INSERT INTO public.schedule_overdue (job_name, expected_at, detected_by)
+    SELECT e.job_name, e.expected_at, detector
+    FROM app_private.expected_runs() AS e
+    WHERE NOT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
+                      WHERE l.job_name = e.job_name AND l.status = 'success'
+                        AND l.started_at >= e.expected_at - interval '1 minute')
+    ON CONFLICT ON CONSTRAINT schedule_overdue_pkey DO NOTHING;
+
+    RETURN QUERY
+    SELECT o.job_name, o.expected_at,
+           (SELECT max(l.started_at) FROM public.cron_execution_logs AS l
+            WHERE l.job_name = o.job_name AND l.status = 'success')
+    FROM public.schedule_overdue AS o
+    WHERE o.resolved_at IS NULL
+    ORDER BY o.job_name, o.expected_at;
+END
+$$;
 
 CREATE TABLE public.activities (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -184,6 +226,20 @@ CREATE TABLE public.dynamics_sync_events (
     CONSTRAINT dynamics_sync_events_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'synced'::text, 'dead'::text])))
 );
 
+CREATE TABLE public.job_schedules (
+    job_name text NOT NULL,
+    cron text NOT NULL,
+    daily_at time without time zone NOT NULL,
+    timezone text NOT NULL,
+    grace interval DEFAULT '00:30:00'::interval NOT NULL,
+    watched_since timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_schedules_cron_check CHECK ((length(cron) <= 100)),
+    CONSTRAINT job_schedules_grace_check CHECK (((grace >= '00:01:00'::interval) AND (grace <= '23:00:00'::interval))),
+    CONSTRAINT job_schedules_job_name_check CHECK ((job_name ~ '^[a-z][a-z0-9_]{0,62}$'::text)),
+    CONSTRAINT job_schedules_timezone_check CHECK ((length(timezone) <= 64))
+);
+
 CREATE TABLE public.last_contact_corrections (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     assignment_id uuid NOT NULL,
@@ -278,7 +334,7 @@ CREATE TABLE public.ops_alerts (
     incident_key text NOT NULL,
     next_attempt_at timestamp with time zone,
     expired_at timestamp with time zone,
-    CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text, 'notification_delivery_gave_up'::text, 'notification_delivery_recovered'::text])))
+    CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text, 'notification_delivery_gave_up'::text, 'notification_delivery_recovered'::text, 'daemon_down'::text, 'schedule_overdue'::text])))
 );
 
 CREATE TABLE public.peer_mentors (
@@ -291,6 +347,16 @@ CREATE TABLE public.peer_mentors (
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT peer_mentors_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text])))
+);
+
+CREATE TABLE public.schedule_overdue (
+    job_name text NOT NULL,
+    expected_at timestamp with time zone NOT NULL,
+    detected_at timestamp with time zone DEFAULT now() NOT NULL,
+    detected_by text NOT NULL,
+    resolved_at timestamp with time zone,
+    CONSTRAINT schedule_overdue_detected_by_check CHECK ((detected_by = ANY (ARRAY['watchdog'::text, 'pg_cron'::text]))),
+    CONSTRAINT schedule_overdue_resolution_check CHECK (((resolved_at IS NULL) OR (resolved_at >= detected_at)))
 );
 
 CREATE TABLE public.schema_migration_checksums (
@@ -332,6 +398,9 @@ ALTER TABLE ONLY public.dynamics_sync_events
 ALTER TABLE ONLY public.dynamics_sync_events
     ADD CONSTRAINT dynamics_sync_events_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.job_schedules
+    ADD CONSTRAINT job_schedules_pkey PRIMARY KEY (job_name);
+
 ALTER TABLE ONLY public.last_contact_corrections
     ADD CONSTRAINT last_contact_corrections_pkey PRIMARY KEY (id);
 
@@ -358,6 +427,9 @@ ALTER TABLE ONLY public.peer_mentors
 
 ALTER TABLE ONLY public.peer_mentors
     ADD CONSTRAINT peer_mentors_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.schedule_overdue
+    ADD CONSTRAINT schedule_overdue_pkey PRIMARY KEY (job_name, expected_at);
 
 ALTER TABLE ONLY public.schema_migration_checksums
     ADD CONSTRAINT schema_migration_checksums_pkey PRIMARY KEY (migration_id);
@@ -399,6 +471,8 @@ CREATE INDEX notifications_sending_idx ON public.notifications USING btree (mess
 CREATE INDEX ops_alerts_due_idx ON public.ops_alerts USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (expired_at IS NULL));
 
 CREATE INDEX peer_mentors_coordinator_idx ON public.peer_mentors USING btree (coordinator_id);
+
+CREATE INDEX schedule_overdue_open_idx ON public.schedule_overdue USING btree (job_name) WHERE (resolved_at IS NULL);
 
 CREATE TRIGGER activities_apply_contact_after_insert AFTER INSERT ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.check_and_apply_activities();
 
@@ -454,6 +528,9 @@ ALTER TABLE ONLY public.ops_alerts
 ALTER TABLE ONLY public.peer_mentors
     ADD CONSTRAINT peer_mentors_coordinator_id_fkey FOREIGN KEY (coordinator_id) REFERENCES public.coordinators(id);
 
+ALTER TABLE ONLY public.schedule_overdue
+    ADD CONSTRAINT schedule_overdue_job_name_fkey FOREIGN KEY (job_name) REFERENCES public.job_schedules(job_name) ON DELETE CASCADE;
+
 ALTER TABLE public.activities ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY activities_insert_by_coordinator ON public.activities FOR INSERT TO authenticated WITH CHECK (((registration_path = ANY (ARRAY['proxy'::text, 'coordinator_proxy'::text])) AND (registered_by = auth.uid()) AND app_private.coordinates_mentor(mentor_id) AND (EXISTS ( SELECT 1
@@ -494,6 +571,10 @@ ALTER TABLE public.dynamics_sync_events ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY dynamics_sync_events_admin_read ON public.dynamics_sync_events FOR SELECT TO authenticated USING (app_private.is_admin());
 
+ALTER TABLE public.job_schedules ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY job_schedules_admin_read ON public.job_schedules FOR SELECT TO authenticated USING (app_private.is_admin());
+
 ALTER TABLE public.last_contact_corrections ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY last_contact_corrections_admin_read ON public.last_contact_corrections FOR SELECT TO authenticated USING (app_private.is_admin());
@@ -519,6 +600,10 @@ CREATE POLICY ops_alerts_admin_read ON public.ops_alerts FOR SELECT TO authentic
 ALTER TABLE public.peer_mentors ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY peer_mentors_read ON public.peer_mentors FOR SELECT TO authenticated USING ((app_private.is_admin() OR (id = app_private.current_mentor_id()) OR (coordinator_id = app_private.current_coordinator_id())));
+
+ALTER TABLE public.schedule_overdue ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY schedule_overdue_admin_read ON public.schedule_overdue FOR SELECT TO authenticated USING (app_private.is_admin());
 
 ALTER TABLE public.schema_migration_checksums ENABLE ROW LEVEL SECURITY;
 
@@ -559,6 +644,9 @@ GRANT ALL ON FUNCTION auth.uid() TO anon;
 GRANT ALL ON FUNCTION auth.uid() TO authenticated;
 GRANT ALL ON FUNCTION auth.uid() TO service_role;
 
+REVOKE ALL ON FUNCTION public.record_overdue_jobs(detector text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_overdue_jobs(detector text) TO service_role;
+
 GRANT SELECT,INSERT ON TABLE public.activities TO authenticated;
 GRANT ALL ON TABLE public.activities TO service_role;
 
@@ -582,6 +670,9 @@ GRANT ALL ON TABLE public.cron_execution_logs TO service_role;
 
 GRANT SELECT ON TABLE public.dynamics_sync_events TO authenticated;
 GRANT ALL ON TABLE public.dynamics_sync_events TO service_role;
+
+GRANT SELECT ON TABLE public.job_schedules TO authenticated;
+GRANT ALL ON TABLE public.job_schedules TO service_role;
 
 GRANT SELECT ON TABLE public.last_contact_corrections TO authenticated;
 GRANT ALL ON TABLE public.last_contact_corrections TO service_role;
@@ -612,3 +703,6 @@ GRANT ALL ON TABLE public.ops_alerts TO service_role;
 
 GRANT SELECT ON TABLE public.peer_mentors TO authenticated;
 GRANT ALL ON TABLE public.peer_mentors TO service_role;
+
+GRANT SELECT ON TABLE public.schedule_overdue TO authenticated;
+GRANT ALL ON TABLE public.schedule_overdue TO service_role;

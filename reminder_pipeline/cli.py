@@ -50,25 +50,45 @@ def _check_ready(url: str) -> None:
 
 
 @click.group()
-def main() -> None:
+@click.option(
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+    envvar=settings.ENV_FILE_VARIABLE,
+    help="Settings file every process started from here reads at run time (REMINDER_PIPELINE_ENV_FILE);"
+    " the environment wins over it.",
+)
+def main(env_file: str | None) -> None:
     """Reminder pipeline: assignment follow-up reminders on Dagster and PostgreSQL.
 
     Uses DATABASE_URL when set, else an embedded PostgreSQL under $REMINDER_PIPELINE_HOME
     (default ./.reminder_pipeline).
     """
+    if env_file:
+        # Exported as an absolute path: the code server, the daemon and every run they launch read it.
+        os.environ[settings.ENV_FILE_VARIABLE] = env_file
 
 
 @main.command()
 @_friendly_errors
 def migrate() -> None:
     """Apply pending SQL migrations (safe to run again; concurrent calls queue)."""
-    from reminder_pipeline.core.migrations import apply_migrations
-
     url = _database_url()
-    applied = apply_migrations(url)
+    applied, watched = _migrate(url)
     click.echo(
         f"applied {len(applied)} migration(s) on {describe(url)}" + (f": {', '.join(applied)}" if applied else "")
     )
+    click.echo(f"scheduled jobs the database watches for overdue runs: {', '.join(watched) or 'none'}")
+
+
+def _migrate(url: str) -> tuple[list[str], list[str]]:
+    """Apply migrations, then record the jobs' schedules so the database can tell when a run is overdue."""
+    from reminder_pipeline.alerting.schedule_watch import sync_job_schedules
+    from reminder_pipeline.core.migrations import apply_migrations
+
+    applied = apply_migrations(url)
+    with connect(url, autocommit=True) as connection:
+        watched = sync_job_schedules(connection, JOB_SPECS)
+    return applied, watched
 
 
 @main.command()
@@ -107,10 +127,20 @@ def _seed(url: str, count: int) -> None:
     is_flag=True,
     help="notification-delivery only: send the notifications that gave up once more.",
 )
+@click.option(
+    "--in-process",
+    is_flag=True,
+    hidden=True,
+    help="Execute in this process instead of launching through the code location (tests, benchmark).",
+)
 @_friendly_errors
-def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool, retry_gave_up: bool) -> None:
-    """Launch JOB through the Dagster instance (it appears in run history).
+def run(
+    job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool, retry_gave_up: bool, in_process: bool
+) -> None:
+    """Launch JOB through the code location, as the Launchpad does, and follow it to the end.
 
+    The run waits in the instance's queue when a dagster-daemon serves it (else it is launched
+    directly), shows on the job's page in the UI, and this command prints what it did.
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
     """
     spec = job_spec(job)
@@ -129,18 +159,24 @@ def run(job: str, as_of: dt.datetime | None, allow_any_date: bool, dry_run: bool
     url = _database_url()
     _check_ready(url)
     ops = {"deliver_notifications": {"config": {"retry_gave_up": True}}} if retry_gave_up else None
-    if not _launch(url, spec, as_of.date() if as_of else None, dry_run=dry_run, ops=ops):
+    if not _launch(url, spec, as_of.date() if as_of else None, dry_run=dry_run, ops=ops, in_process=in_process):
         sys.exit(1)
 
 
 def _launch(
-    url: str, spec: JobSpec, as_of: dt.date | None, *, dry_run: bool = False, ops: dict[str, Any] | None = None
+    url: str,
+    spec: JobSpec,
+    as_of: dt.date | None,
+    *,
+    dry_run: bool = False,
+    ops: dict[str, Any] | None = None,
+    in_process: bool = False,
 ) -> bool:
-    from dagster import DagsterInstance, build_reconstructable_job, execute_job
+    from dagster import DagsterInstance, DagsterRunStatus
 
-    from reminder_pipeline.core.instance import prepare_dagster_home
+    from reminder_pipeline.core.instance import cli_workspace, prepare_dagster_home
 
-    prepare_dagster_home(url)
+    dagster_home = prepare_dagster_home(url)
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     op_config: dict[str, Any] = {}
     if as_of is not None:
@@ -152,23 +188,42 @@ def _launch(
         run_config["ops"] = {spec.dated_op: {"config": op_config}}
     if ops:
         run_config["ops"] = {**run_config.get("ops", {}), **ops}
-    job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", (spec.name,))
     with DagsterInstance.get() as instance:
-        result = execute_job(job, instance=instance, run_config=run_config)
-        summary = _finish_metadata(instance, result.run_id)
-    outcome = "succeeded" if result.success else "FAILED"
-    click.echo(f"{'dry run' if dry_run else 'run'} {result.run_id} of {spec.name} {outcome}")
+        if in_process:
+            from dagster import build_reconstructable_job, execute_job
+
+            job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", (spec.name,))
+            result = execute_job(job, instance=instance, run_config=run_config)
+            run_id, success, status = result.run_id, result.success, "SUCCESS" if result.success else "FAILURE"
+        else:
+            from reminder_pipeline.core.launch import launch_and_follow
+
+            finished = launch_and_follow(
+                instance, cli_workspace(dagster_home), spec.name, run_config, {}, echo=click.echo
+            )
+            run_id, success, status = (
+                finished.run_id,
+                finished.status == DagsterRunStatus.SUCCESS,
+                finished.status.value,
+            )
+            if finished.status == DagsterRunStatus.CANCELED:
+                reason = _cancel_reason(instance, run_id)
+                click.echo(f"run {run_id} of {spec.name} CANCELED" + (f": {reason}" if reason else ""))
+                return False
+        summary = _finish_metadata(instance, run_id)
+    outcome = "succeeded" if success else f"FAILED ({status})"
+    click.echo(f"{'dry run' if dry_run else 'run'} {run_id} of {spec.name} {outcome}")
     if dry_run:
         click.echo("DRY RUN: nothing was written.")
         _echo_summary(summary)
-        return result.success
+        return success
     with connect(url) as connection:
         row = connection.execute(
             sa.text(
                 "SELECT status, assignments_evaluated, reminders_dispatched, error_message"
                 " FROM public.cron_execution_logs WHERE dagster_run_id = :run_id"
             ),
-            {"run_id": result.run_id},
+            {"run_id": run_id},
         ).one_or_none()
     if row is not None:
         click.echo(
@@ -179,7 +234,16 @@ def _launch(
     if summary:
         click.echo("what the run did (as its Dagster metadata shows):")
         _echo_summary(summary)
-    return result.success
+    return success
+
+
+def _cancel_reason(instance: Any, run_id: str) -> str | None:
+    """The message a canceled run was given (the run queue's refusal says which rule)."""
+    for record in reversed(instance.all_logs(run_id)):
+        event = record.dagster_event
+        if event is not None and event.event_type_value == "PIPELINE_CANCELED":
+            return record.user_message or None
+    return None
 
 
 def _echo_summary(summary: dict[str, Any]) -> None:
@@ -210,6 +274,7 @@ def logs(job: str | None, limit: int) -> None:
 def _print_logs(url: str, job: str | None, limit: int) -> None:
     import pandas as pd
 
+    from reminder_pipeline.alerting.schedule_watch import open_overdue
     from reminder_pipeline.alerting.store import undelivered_alerts
     from reminder_pipeline.core.execution_log import recent_runs
 
@@ -217,6 +282,13 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
         require_migrated(connection)
         rows = recent_runs(connection, job, limit)
         alerts = undelivered_alerts(connection, job)
+        overdue = open_overdue(connection, job)
+    if overdue:
+        # Recorded by the watchdog or pg_cron, which need no Dagster process: the daemon may be down.
+        click.echo(f"SCHEDULE OVERDUE: {len(overdue)}")
+        for item in overdue:
+            click.echo(f"  {item.describe()}")
+        click.echo("")
     if alerts:
         # Alerts that have not reached anyone yet come first: on-call must see them here.
         click.echo(f"UNDELIVERED OPERATIONS ALERTS: {len(alerts)}")
@@ -249,11 +321,9 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
 @_friendly_errors
 def demo(count: int) -> None:
     """Migrate, seed (when empty), run the reminder job twice (the second creates nothing), show the log."""
-    from reminder_pipeline.core.migrations import apply_migrations
-
     url = _database_url()
     click.echo(f"database: {describe(url)}")
-    apply_migrations(url)
+    _migrate(url)
     with connect(url) as connection:
         has_data = connection.execute(sa.text("SELECT EXISTS (SELECT 1 FROM public.assignments)")).scalar()
     if not has_data:
@@ -398,9 +468,92 @@ def ui(host: str, port: int) -> None:
     sys.exit(_run_until_stopped(command, cwd=dagster_home))
 
 
-def _dagster_executable() -> str:
-    """The `dagster` command installed beside this interpreter (same virtualenv)."""
-    return os.path.join(os.path.dirname(sys.executable), "dagster")
+SERVE_ROLES = ("code-server", "webserver", "daemon")
+
+
+@main.command()
+@click.argument("role", type=click.Choice(SERVE_ROLES))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="code-server, webserver: address to listen on (image: 0.0.0.0).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: CODE_SERVER_PORT (4000) or 3000.")
+@_friendly_errors
+def serve(role: str, host: str, port: int | None) -> None:
+    """Start one production role as a process of its own (docs/deployment.md).
+
+    code-server: the code location over gRPC (`dagster code-server start`); webserver: the UI and
+    GraphQL (`dagster-webserver`); daemon: schedules, sensors and the run queue (`dagster-daemon run`).
+    The webserver and the daemon reach the code server at CODE_SERVER_HOST:CODE_SERVER_PORT; all three
+    use the packaged instance configuration (run history in PostgreSQL).
+    """
+    from reminder_pipeline.core.instance import GRPC_WORKSPACE_FILE, prepare_dagster_home
+    from reminder_pipeline.core.launch import LOCATION_NAME
+
+    url = _database_url()
+    _check_ready(url)
+    dagster_home = prepare_dagster_home(url)
+    current = settings.load()
+    if role == "code-server":
+        command = [
+            _dagster_executable(), "code-server", "start", "-h", host, "-p", str(port or current.code_server_port),
+            "-m", "reminder_pipeline.definitions", "--location-name", LOCATION_NAME,
+        ]  # fmt: skip
+    elif role == "webserver":
+        command = [
+            _dagster_executable("dagster-webserver"), "-h", host, "-p", str(port or 3000), "-w", GRPC_WORKSPACE_FILE,
+        ]  # fmt: skip
+    else:
+        command = [_dagster_executable("dagster-daemon"), "run", "-w", GRPC_WORKSPACE_FILE]
+    click.echo(f"{role}: Dagster home {dagster_home}, database {describe(url)}", err=True)
+    sys.exit(_run_until_stopped(command, cwd=dagster_home))
+
+
+@main.command()
+@click.option("--no-alert", is_flag=True, help="Report only: send no operations alert.")
+@_friendly_errors
+def watchdog(no_alert: bool) -> None:
+    """The check that needs no Dagster process (cron / systemd timer, every 5 minutes).
+
+    Reports the dagster-daemon down when its heartbeats stop, and every scheduled run that has no
+    success by its expected time plus grace (recorded in the database); pings HEARTBEAT_URL_DAGSTER_DAEMON
+    (success, or /fail); alerts operations once per incident. Exit code 1 when anything is wrong.
+    """
+    from dagster import DagsterInstance
+
+    from reminder_pipeline.alerting.watchdog import watch
+    from reminder_pipeline.core.instance import prepare_dagster_home
+
+    url = _database_url()
+    _check_ready(url)
+    prepare_dagster_home(url)
+    with DagsterInstance.get() as instance:
+        report = watch(url, instance, JOB_SPECS, alert=not no_alert)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@_friendly_errors
+def doctor() -> None:
+    """Which settings each role sees (names and where they come from, never values), and what each
+    job is missing. Exit code 1 when a job cannot do its work as configured."""
+    from reminder_pipeline.core.doctor import diagnose
+
+    report = diagnose(JOB_SPECS)
+    for line in report.lines:
+        click.echo(line)
+    if report.problems:
+        sys.exit(1)
+
+
+def _dagster_executable(name: str = "dagster") -> str:
+    """A Dagster command installed beside this interpreter (same virtualenv)."""
+    return os.path.join(os.path.dirname(sys.executable), name)
 
 
 def _run_until_stopped(command: list[str], cwd: Path) -> int:

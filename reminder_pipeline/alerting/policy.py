@@ -13,6 +13,7 @@ from typing import Any
 
 from reminder_pipeline.core.alerts import (
     CONSECUTIVE_FAILURES,
+    DAEMON_DOWN,
     DYNAMICS_SYNC_DEAD,
     LONG_RUNNING,
     MISSED_RUN,
@@ -20,6 +21,7 @@ from reminder_pipeline.core.alerts import (
     NOTIFICATION_DELIVERY_GAVE_UP,
     NOTIFICATION_DELIVERY_RECOVERED,
     RECOVERED,
+    SCHEDULE_OVERDUE,
     Alert,
 )
 
@@ -124,6 +126,8 @@ _HEADERS = {
     DYNAMICS_SYNC_DEAD: ":x: Dynamics sync gave up after {attempts} attempts: mentor may still be visible on portal",
     NOTIFICATION_DELIVERY_GAVE_UP: ":no_bell: {job}: {lost} notification(s) will not reach people (gave up or expired)",
     NOTIFICATION_DELIVERY_RECOVERED: ":bell: {job} is delivering notifications again",
+    DAEMON_DOWN: ":skull: dagster-daemon has not reported for {minutes} minutes: no schedule, sensor or alert runs",
+    SCHEDULE_OVERDUE: ":alarm_clock: {job} was expected at {expected} and has not succeeded since",
 }
 
 
@@ -137,6 +141,7 @@ def headline(alert: Alert) -> str:
         hours=payload.get("hours_since_success"),
         attempts=payload.get("attempts"),
         lost=payload.get("lost"),
+        expected=payload.get("expected_at"),
     )
 
 
@@ -156,6 +161,8 @@ def _details(alert: Alert) -> list[str]:
             f"*This run:* {payload.get('delivered', 0)} delivered, {payload['gave_up']} gave up,"
             f" {payload.get('expired', 0)} expired, {payload.get('retrying', 0)} to retry"
         )
+    if payload.get("silent_daemons"):
+        lines.append(f"*Silent daemons:* {payload['silent_daemons']}")
     if payload.get("errors"):
         lines.append(f"*Errors:* {payload['errors']}")
     if payload.get("sample_notification_ids"):

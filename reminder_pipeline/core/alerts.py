@@ -23,6 +23,9 @@ MISSED_RUN_RECOVERED = "missed_run_recovered"
 DYNAMICS_SYNC_DEAD = "dynamics_sync_dead"
 NOTIFICATION_DELIVERY_GAVE_UP = "notification_delivery_gave_up"
 NOTIFICATION_DELIVERY_RECOVERED = "notification_delivery_recovered"
+#: Raised by `reminder-pipeline watchdog`, which needs no Dagster process.
+DAEMON_DOWN = "daemon_down"
+SCHEDULE_OVERDUE = "schedule_overdue"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from dagster import (
 )
 from pydantic import PrivateAttr
 
-from reminder_pipeline.core import execution_log
+from reminder_pipeline.core import execution_log, heartbeat
 from reminder_pipeline.core.checks import Check, Finding, checks_of, register
 from reminder_pipeline.core.database import connect, require_migrated, run_application_name
 from reminder_pipeline.core.errors import ReminderPipelineError, SanitizedError
@@ -333,8 +333,18 @@ def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
             "a 'skipped' row was written to cron_execution_logs and nothing else was done."
         )
         return
-    context.log.info(f"Lock {spec.lock_key} acquired; log row {ticket.log_row_id} is running.")
+    if not ticket.dry_run:
+        context.log.info(f"Lock {spec.lock_key} acquired; log row {ticket.log_row_id} is running.")
+        _ping(context, spec.name, "start")
     yield Output(ticket)
+
+
+def _ping(context: OpExecutionContext | HookContext, job_name: str, event: heartbeat.Event, reason: str = "") -> str:
+    """Tell the external heartbeat monitor; a monitor that cannot be reached is a warning, never a failure."""
+    outcome = heartbeat.ping(job_name, event, reason)
+    if outcome.startswith("failed"):
+        context.log.warning(f"Heartbeat ping '{event}' for {job_name} {outcome}")
+    return outcome
 
 
 @op(description="Mark the execution-log row `success` with the job's counts and release the lock.")
@@ -353,8 +363,10 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
         f"Log row {finished.row_id if finished else '?'} finalised as success: "
         f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
     )
-    context.add_output_metadata(metadata)
     spec = JobSpec.of(context.job_def)
+    if spec is not None:
+        metadata["heartbeat"] = _ping(context, spec.name, "success")
+    context.add_output_metadata(metadata)
     if spec is not None and spec.asset is not None:
         context.log_event(AssetMaterialization(asset_key=spec.asset, metadata=metadata))
         _evaluate_checks(context, run_guard, spec.asset)
@@ -407,6 +419,11 @@ def record_failed_step(context: HookContext) -> None:
             f"Log row {finished.row_id} marked failed "
             f"(consecutive failures: {finished.consecutive_failure_count}): {finished.error_message}"
         )
+    # Once per run: the failure that ends it (the begin op's own, or the one that marked the row failed).
+    ended_run = context.op.name == "begin_guarded_run" or finished is not None
+    if not run_guard.dry_run and ended_run:
+        reason = finished.error_message if finished is not None else execution_log.safe_error_message(error)
+        _ping(context, context.job_name, "fail", reason or "")
 
 
 class PartialReexecutionRefused(ReminderPipelineError):

@@ -7,8 +7,30 @@ from pathlib import Path
 
 from reminder_pipeline.core import packaged, settings
 from reminder_pipeline.core.database import DAGSTER_DATABASE, dagster_storage_url, ensure_database_exists
+from reminder_pipeline.core.launch import LOCATION_NAME
 
 WORKSPACE_FILE = "workspace.yaml"
+#: The production workspace: the webserver and the daemon reach the code location over gRPC.
+GRPC_WORKSPACE_FILE = "workspace-grpc.yaml"
+
+
+def grpc_workspace_text(host: str, port: int) -> str:
+    return (
+        "# Written by reminder-pipeline from CODE_SERVER_HOST / CODE_SERVER_PORT: the code location is served\n"
+        "# by `reminder-pipeline serve code-server` (dagster code-server start), a process of its own.\n"
+        "load_from:\n"
+        "  - grpc_server:\n"
+        f"      host: {host}\n"
+        f"      port: {port}\n"
+        f"      location_name: {LOCATION_NAME}\n"
+    )
+
+
+def cli_workspace(dagster_home: Path) -> Path:
+    """The workspace the CLI launches runs through: the running code server when one is configured
+    (`CODE_SERVER_HOST` or `CODE_SERVER_PORT` set), else the python module in a local gRPC server."""
+    configured = any(settings.setting_source(name) for name in ("CODE_SERVER_HOST", "CODE_SERVER_PORT"))
+    return dagster_home / (GRPC_WORKSPACE_FILE if configured else WORKSPACE_FILE)
 
 
 def prepare_dagster_home(database_url: str, home: Path | None = None) -> Path:
@@ -30,5 +52,8 @@ def prepare_dagster_home(database_url: str, home: Path | None = None) -> Path:
     if current.dagster_home is None or not instance_file.exists():
         instance_file.write_text(packaged.read_text("dagster.yaml"))
     (dagster_home / WORKSPACE_FILE).write_text(packaged.read_text(WORKSPACE_FILE))
+    (dagster_home / GRPC_WORKSPACE_FILE).write_text(
+        grpc_workspace_text(current.code_server_host, current.code_server_port)
+    )
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dagster_home

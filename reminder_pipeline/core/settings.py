@@ -8,6 +8,7 @@ a :class:`ConfigurationError` that names the variable and the rule, never the va
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,18 @@ class Settings(BaseSettings):
     )
     dagster_home: Path | None = Field(default=None, description="Dagster's own home; default under the above.")
     dagster_pg_url: SecretStr | None = Field(default=None, description="Dagster's run storage; default: same server.")
+    code_server_host: str = Field(
+        default="127.0.0.1", max_length=253, description="Where the webserver and daemon reach the gRPC code server."
+    )
+    code_server_port: int = Field(default=4000, ge=1, le=65535, description="The gRPC code server's port.")
+
+    # -- watching the watcher (docs/deployment.md) --------------------------------------------------
+    daemon_stale_seconds: int = Field(
+        default=180, ge=60, le=3600, description="A dagster-daemon silent this long is reported down by the watchdog."
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="A heartbeat ping to the external monitor gives up after this long."
+    )
 
     # -- timeouts: no connection or query of ours waits forever ----------------------------------
     database_connect_timeout_seconds: int = Field(
@@ -154,10 +167,62 @@ class Settings(BaseSettings):
         return tuple(address.strip() for address in (self.alert_email_to or "").split(",") if address.strip())
 
 
+ENV_FILE_VARIABLE = "REMINDER_PIPELINE_ENV_FILE"
+
+#: Heartbeat URLs are one variable per job (`HEARTBEAT_URL_ASSIGNMENT_REMINDERS`) and one for the
+#: daemon (`HEARTBEAT_URL_DAGSTER_DAEMON`): an external monitor alarms when their pings stop.
+HEARTBEAT_PREFIX = "HEARTBEAT_URL_"
+DAEMON_HEARTBEAT = "dagster_daemon"
+
+
+def env_file() -> Path | None:
+    """The env file every role reads at run time (`REMINDER_PIPELINE_ENV_FILE`), if one is set.
+
+    The process environment wins over the file; the file is read afresh by every `load()`, so a run
+    the daemon launches sees an edit without a restart of anything."""
+    value = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigurationError(f"{ENV_FILE_VARIABLE}: no such file (it must name a readable env file)")
+    return path
+
+
+def _env_file_values() -> dict[str, str]:
+    path = env_file()
+    if path is None:
+        return {}
+    from dotenv import dotenv_values
+
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def setting_source(variable: str) -> str | None:
+    """Where a variable's value comes from for this process: `environment`, `env file`, or None."""
+    if os.environ.get(variable, "").strip():
+        return "environment"
+    if _env_file_values().get(variable, "").strip():
+        return "env file"
+    return None
+
+
+def heartbeat_url(name: str) -> str | None:
+    """The external monitor's ping URL for a job (or `dagster_daemon`), from the environment or the
+    env file; None when not configured. A value that is not an http(s) URL is refused by name."""
+    variable = HEARTBEAT_PREFIX + name.upper()
+    value = (os.environ.get(variable) or _env_file_values().get(variable) or "").strip()
+    if not value:
+        return None
+    if not re.match(r"^https?://[^\s/]+", value) or len(value) > 2000:
+        raise ConfigurationError(f"{variable}: must be an http:// or https:// URL of at most 2000 characters")
+    return value.rstrip("/")
+
+
 def load() -> Settings:
-    """The settings as the environment says now."""
+    """The settings as the environment (and the env file, when one is set) say now."""
     try:
-        return Settings()
+        return Settings(_env_file=env_file())
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}" for problem in error.errors()

@@ -223,9 +223,7 @@ def test_two_sync_workers_racing_deliver_each_event_once(
 
     def worker() -> None:
         start.wait()
-        results.append(
-            dynamics_sync.sync_due_events(database_url, lambda: client, Backoff(), batch_size=4)
-        )
+        results.append(dynamics_sync.sync_due_events(database_url, lambda: client, Backoff(), batch_size=4))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:

@@ -1,0 +1,131 @@
+"""Launch a job's run the way the Launchpad does: through the code location (so the run has a
+repository origin, shows on the job's page and the timeline), into the instance's run queue when a
+daemon serves it, and follow it to the end.
+
+With no `dagster-daemon` alive (a laptop with no `ui` running, the demo on a fresh machine), a queued
+run would wait forever; the run is then launched directly through the same code location (still a
+launched run in the history; the job's advisory lock guards against an overlap the queue would have
+prevented), and the caller is told so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from reminder_pipeline.core.errors import ConfigurationError
+from reminder_pipeline.core.run_config import launch_problem
+
+#: The code location's name in every workspace file we ship (and on the gRPC code server).
+LOCATION_NAME = "reminder_pipeline"
+
+#: The queue daemon counts as alive when its newest heartbeat is younger than this.
+QUEUE_DAEMON_STALE_SECONDS = 120
+
+POLL_SECONDS = 0.5
+RELEASE_TIMEOUT_SECONDS = 10
+
+
+class CodeLocationUnavailable(ConfigurationError):
+    """The code location could not be loaded (a code server down, an import error)."""
+
+
+def queue_is_served(instance: Any) -> bool:
+    """Whether a daemon dequeues runs (its heartbeat in the instance's storage is fresh)."""
+    beat = instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
+    return beat is not None and time.time() - beat.timestamp < QUEUE_DAEMON_STALE_SECONDS
+
+
+@contextmanager
+def code_location(instance: Any, workspace_file: Path) -> Iterator[Any]:
+    """A request context of the workspace `workspace_file` describes (the python module, which
+    starts a local gRPC server for as long as this lasts, or a running code server)."""
+    from dagster import __version__
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    with WorkspaceProcessContext(
+        instance=instance,
+        version=__version__,
+        read_only=False,
+        workspace_load_target=WorkspaceFileTarget(paths=[str(workspace_file)]),
+    ) as process:
+        request = process.create_request_context()
+        error = request.get_code_location_error(LOCATION_NAME)
+        if error is not None:
+            first = (error.message or "").strip().splitlines()[:1]
+            raise CodeLocationUnavailable(
+                f"the code location {LOCATION_NAME} could not be loaded: {first[0] if first else error.cls_name}"
+            )
+        yield request
+
+
+def create_run(instance: Any, workspace: Any, job_name: str, run_config: Mapping[str, Any], tags: Mapping[str, str]):
+    """A NOT_STARTED run of `job_name` with the code location's origin (as `dagster job launch` makes it)."""
+    from dagster._cli.job import _create_run
+
+    location = workspace.get_code_location(LOCATION_NAME)
+    (repository,) = location.get_repositories().values()
+    return _create_run(
+        instance=instance,
+        code_location=location,
+        remote_repo=repository,
+        remote_job=repository.get_full_job(job_name),
+        run_config=dict(run_config),
+        tags=dict(tags),
+        op_selection=None,
+        run_id=None,
+    )
+
+
+def launch_and_follow(
+    instance: Any,
+    workspace_file: Path,
+    job_name: str,
+    run_config: Mapping[str, Any],
+    tags: Mapping[str, str],
+    echo: Callable[[str], None],
+) -> Any:
+    """Submit (or, with no daemon, launch) a run and wait for its end; returns the finished run."""
+    from dagster import DagsterRunStatus
+
+    with code_location(instance, workspace_file) as workspace:
+        run = create_run(instance, workspace, job_name, run_config, tags)
+        if queue_is_served(instance):
+            run = instance.submit_run(run.run_id, workspace)
+            echo(f"run {run.run_id} of {job_name} queued (the daemon starts it)")
+        else:
+            problem = launch_problem(run.run_config)
+            if problem is not None:
+                from reminder_pipeline.core.run_coordinator import REFUSED_PREFIX
+
+                instance.report_run_canceled(run, message=REFUSED_PREFIX + problem)
+            else:
+                echo(f"run {run.run_id} of {job_name} launched directly: no dagster-daemon is serving the queue")
+                instance.launch_run(run.run_id, workspace)
+        terminal = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+        while (current := instance.get_run_by_id(run.run_id)).status not in terminal:
+            time.sleep(POLL_SECONDS)
+        _wait_until_released(workspace, run.run_id)
+        return current
+
+
+def _wait_until_released(workspace: Any, run_id: str) -> None:
+    """Keep the database up until the code server has let go of the finished run.
+
+    The code server's clean-up thread reads the run from storage once its worker exits; were the
+    embedded database stopped first (this process exiting), that thread would die and the server would
+    never shut down (found as orphaned `dagster api grpc` processes). Bounded: never waits long.
+    """
+    location = workspace.get_code_location(LOCATION_NAME)
+    deadline = time.monotonic() + RELEASE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if run_id not in location.get_current_runs():
+                return
+        except Exception:  # a server already gone has released everything
+            return
+        time.sleep(0.1)
