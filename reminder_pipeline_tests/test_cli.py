@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from dagster import DagsterRun
+from dagster_shared.serdes import deserialize_value
 
 from reminder_pipeline.cli import main
 from reminder_pipeline.core import packaged
@@ -99,10 +101,15 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
 
     (row,) = factories.log_rows(db)
     with connect(with_database(database_url, "dagster")) as dagster_db:
-        status = dagster_db.execute(
-            sa.text("SELECT status FROM runs WHERE run_id = :id"), {"id": row.dagster_run_id}
-        ).scalar()
+        status, body = dagster_db.execute(
+            sa.text("SELECT status, run_body FROM runs WHERE run_id = :id"), {"id": row.dagster_run_id}
+        ).one()
     assert status == "SUCCESS"
+    # A launched run of the code location (as from the Launchpad): it has the repository origin the
+    # job's page and the timeline select by.
+    origin = deserialize_value(body, DagsterRun).remote_job_origin
+    assert origin is not None and origin.location_name == "reminder_pipeline"
+    assert f"run {row.dagster_run_id} of assignment_reminders launched directly" in done.stdout
 
     logs = subprocess.run([*cli, "logs", "--limit", "5"], env=env, capture_output=True, text=True, timeout=120)
     assert logs.returncode == 0 and "assignment_reminders success" in logs.stdout
@@ -225,3 +232,43 @@ def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(
         sa.text("SELECT (SELECT count(*) FROM public.notifications), (SELECT count(*) FROM public.cron_execution_logs)")
     ).one()
     assert tuple(counts) == (0, 0)
+
+
+def test_doctor_names_each_setting_and_its_source_never_a_value(tmp_path: Path) -> None:
+    env_file = tmp_path / "reminder-pipeline.env"
+    env_file.write_text(
+        "SLACK_WEBHOOK_URL=http://127.0.0.1:9/hook-secret-value\nDYNAMICS_WEBHOOK_URL=http://127.0.0.1:9/d\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER", "REMINDER_PIPELINE", "SLACK", "PUSH"))},
+        "HEARTBEAT_URL_ASSIGNMENT_REMINDERS": "https://hc.example.invalid/ping/uuid-secret",
+    }
+    env.pop("NOTIFY_SMTP_HOST", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "--env-file", str(env_file), "doctor"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"env file: {env_file}"
+    assert any(line.split() == ["SLACK_WEBHOOK_URL", "env", "file", "runs"] for line in lines)
+    assert any(line.split()[:2] == ["HEARTBEAT_URL_ASSIGNMENT_REMINDERS", "environment"] for line in lines)
+    assert "job assignment_reminders: ready (heartbeat pinged)" in lines
+    assert "job dynamics_sync: ready (no heartbeat URL)" in lines
+    assert any(line.startswith("job notification_delivery: MISSING no delivery channel") for line in lines)
+    assert "secret" not in done.stdout and "127.0.0.1:9" not in done.stdout
+
+
+def test_a_missing_env_file_or_a_bad_setting_is_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMINDER_PIPELINE_ENV_FILE", "")  # the CLI exports the file it was given: undone after
+    code, output = _invoke("--env-file", str(tmp_path / "absent.env"), "doctor")
+    assert code == 2 and "does not exist" in output
+    bad = tmp_path / "bad.env"
+    bad.write_text("CODE_SERVER_PORT=70000\n")
+    code, output = _invoke("--env-file", str(bad), "doctor")
+    assert code == 1 and "CODE_SERVER_PORT" in output and "70000" not in output

@@ -126,7 +126,7 @@ _HEADERS = {
     DYNAMICS_SYNC_DEAD: ":x: Dynamics sync gave up after {attempts} attempts: mentor may still be visible on portal",
     NOTIFICATION_DELIVERY_GAVE_UP: ":no_bell: {job}: {lost} notification(s) will not reach people (gave up or expired)",
     NOTIFICATION_DELIVERY_RECOVERED: ":bell: {job} is delivering notifications again",
-    DAEMON_DOWN: ":skull: dagster-daemon has not reported for {minutes} minutes: no schedule, sensor or alert runs",
+    DAEMON_DOWN: ":skull: dagster-daemon has not reported {silence}: no schedule, sensor or alert runs",
     SCHEDULE_OVERDUE: ":alarm_clock: {job} was expected at {expected} and has not succeeded since",
 }
 
@@ -142,6 +142,7 @@ def headline(alert: Alert) -> str:
         attempts=payload.get("attempts"),
         lost=payload.get("lost"),
         expected=payload.get("expected_at"),
+        silence=payload.get("silence"),
     )
 
 

@@ -105,7 +105,11 @@ def _alerts(report_daemon: DaemonHealth, overdue: Sequence[schedule_watch.Overdu
                 None,
                 None,
                 {
-                    "running_minutes": round(max(silent_for) / 60) if silent_for else "unknown",
+                    "silence": (
+                        f"for {round(max(silent_for) / 60)} minutes"
+                        if silent_for
+                        else "at all (no heartbeat in its run storage)"
+                    ),
                     "silent_daemons": ", ".join(report_daemon.silent),
                     "last_heartbeat_at": report_daemon.last_seen,
                 },
