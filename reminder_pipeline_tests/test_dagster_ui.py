@@ -1,7 +1,12 @@
-"""The runbook's UI operations, end to end: `reminder-pipeline ui` starts `dagster dev` (webserver
-and daemon) on 127.0.0.1 with run history in PostgreSQL; the test launches a run through the
-GraphQL API, finds its log row, stops and restarts the schedule, reads run history, and looks at the
-UI in headless Chromium."""
+"""The runbook's UI operations on the production topology, end to end: `reminder-pipeline serve
+code-server`, `serve webserver` and `serve daemon` as three processes of their own (no `dagster dev`)
+on 127.0.0.1, run history in PostgreSQL. The test launches runs through the GraphQL API (they run
+through the gRPC code location), lets the daemon fire a schedule tick, raises an alert through the
+daemon's sensor, stops and restarts the schedule, reads run history, survives a kill -9 of the code
+server, looks at the UI in headless Chromium, and finally kills the daemon with -9: the watchdog, which
+needs no Dagster process, reports it down and the external monitor is pinged `/fail`.
+(`reminder-pipeline ui`, the laptop's `dagster dev`, is started from the installed wheel in
+test_installed_package.py.)"""
 
 import datetime as dt
 import os
@@ -12,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,7 +27,8 @@ from dagster_graphql import DagsterGraphQLClient
 
 from reminder_pipeline_tests import REPOSITORY as PROJECT_ROOT
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.ui_process import code_location_errors, running_ui, ui_environment
+from reminder_pipeline_tests.http_peers import HttpPeer
+from reminder_pipeline_tests.ui_process import Topology, code_location_errors, running_topology, ui_environment
 
 pytestmark = pytest.mark.database
 SCHEDULE = {
@@ -34,17 +41,36 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 IMAGES = PROJECT_ROOT / "docs" / "img"
 
 
+@dataclass
+class Deployment:
+    base: str
+    client: DagsterGraphQLClient
+    env: dict[str, str]
+    topology: Topology
+    #: The external dead-man's switch (Healthchecks.io and the like) and Slack, both on 127.0.0.1.
+    monitor: HttpPeer
+    slack: HttpPeer
+
+
 @pytest.fixture
-def dagster_ui(
-    database_url: str, server_url: str, tmp_path: Path
-) -> Iterator[tuple[str, DagsterGraphQLClient, dict[str, str]]]:
+def deployment(database_url: str, server_url: str, tmp_path: Path) -> Iterator[Deployment]:
     cli = [sys.executable, "-m", "reminder_pipeline.cli"]
     with (
+        HttpPeer() as monitor,
+        HttpPeer() as slack,
         ui_environment(database_url, server_url, tmp_path) as env,
-        running_ui(cli, env, tmp_path, tmp_path / "ui.log") as (base, port),
     ):
-        assert code_location_errors(base) == []
-        yield base, DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60), env
+        env = {
+            **env,
+            "SLACK_WEBHOOK_URL": slack.url,
+            "HEARTBEAT_URL_ASSIGNMENT_REMINDERS": f"{monitor.url}/reminders",
+            "HEARTBEAT_URL_DAGSTER_DAEMON": f"{monitor.url}/daemon",
+            "DAEMON_STALE_SECONDS": "120",  # the default is 180; a loaded CI machine delays a heartbeat by 70 s
+        }
+        with running_topology(cli, env, tmp_path) as topology:
+            assert code_location_errors(topology.base) == []
+            client = DagsterGraphQLClient("127.0.0.1", port_number=topology.webserver_port, timeout=60)
+            yield Deployment(topology.base, client, topology.env, topology, monitor, slack)
 
 
 def _graphql(base: str, query: str, variables: dict | None = None) -> dict:
@@ -162,10 +188,10 @@ def _chromium(*args: str) -> str:
     return done.stdout
 
 
-def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
-    db: sa.Connection, dagster_ui: tuple[str, DagsterGraphQLClient, dict[str, str]], tmp_path: Path
+def test_the_production_topology_from_launch_to_a_dead_daemon(
+    db: sa.Connection, deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, client, env = dagster_ui
+    base, client, env = deployment.base, deployment.client, deployment.env
     mentor = factories.mentor(db, factories.coordinator(db))
     factories.assignment(db, mentor, assigned_on=dt.date(2026, 10, 1))
     stale = factories.assignment(db, mentor, assigned_on=dt.date(2026, 11, 1))  # behind its activity:
@@ -200,6 +226,8 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     assert status == "SUCCESS"
     (row,) = factories.log_rows(db)
     assert (row.status, row.dagster_run_id, row.reminders_dispatched) == ("success", run_id, 4)
+    # The dead-man's switch heard this run start and succeed; the dry run pinged nothing.
+    assert [request.path for request in deployment.monitor.requests] == ["/reminders/start", "/reminders"]
 
     materializations = _graphql(
         base,
@@ -233,6 +261,22 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
         assert all(bad_date not in event.get("message", "") for event in events)
     assert len(factories.log_rows(db)) == 1  # nothing ran
 
+    history = _graphql(base, "{ runsOrError(limit: 10) { ... on Runs { results { runId jobName status } } } }")
+    assert {"runId": run_id, "jobName": "assignment_reminders", "status": "SUCCESS"} in history["runsOrError"][
+        "results"
+    ]
+
+    _a_tick_that_raised_an_alert_says_so(base, client, db)
+    assert len(deployment.slack.requests) == 1  # the consecutive-failure alert, through the daemon's sensor
+
+    watchdog = _watchdog(env)
+    assert watchdog.returncode == 0 and watchdog.stdout.startswith("dagster-daemon: alive"), watchdog.stdout
+    assert deployment.monitor.requests[-1].path == "/daemon"
+    deployment.topology.kill9("daemon")
+    killed_at = time.monotonic()
+
+    # While the dead daemon's last heartbeat ages: what needs no daemon. The schedule toggle (the
+    # runbook's maintenance switch), a kill -9 of the code server, the UI in a browser.
     status, state_id = _schedule_status(base)
     assert status == "RUNNING"
     stopped = _graphql(
@@ -254,15 +298,17 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
     assert _schedule_status(base)[0] == "RUNNING"
     assert _schedule_list_from_the_runbook(env)["assignment_reminders_daily"] == "RUNNING"
 
-    history = _graphql(base, "{ runsOrError(limit: 10) { ... on Runs { results { runId jobName status } } } }")
-    assert {"runId": run_id, "jobName": "assignment_reminders", "status": "SUCCESS"} in history["runsOrError"][
-        "results"
-    ]
+    _the_code_location_survives_a_kill_9_of_its_server(deployment)
+    if CHROMIUM is not None:
+        _look_in_chromium(base, run_id, tmp_path)
 
-    _a_tick_that_raised_an_alert_says_so(base, client, db)
-
+    _a_dead_daemon_is_reported_by_the_watchdog(deployment, db, killed_at)
+    _the_restarted_daemon_catches_up_the_missed_tick(deployment, monkeypatch)
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine (Debian package 'chromium'): the browser check did not run")
+
+
+def _look_in_chromium(base: str, run_id: str, tmp_path: Path) -> None:
     job_page = f"{base}/locations/reminder_pipeline/jobs/assignment_reminders"
     job_dom = _chromium("--dump-dom", job_page)
     assert "assignment_reminders" in job_dom and "begin_guarded_run" in job_dom
@@ -278,3 +324,115 @@ def test_launch_a_run_toggle_the_schedule_and_read_history_in_the_ui(
         assert (tmp_path / name).stat().st_size > 10_000  # a rendered page, not a blank one
         if os.environ.get("REMINDER_PIPELINE_UPDATE_SCREENSHOTS") == "1":
             shutil.copyfile(tmp_path / name, IMAGES / name)
+
+
+def _the_restarted_daemon_catches_up_the_missed_tick(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon was down over the nightly schedule's 02:00 tick (the schedule's state says it last
+    looked 23.9 hours ago); restarted, it launches that tick's run through the gRPC code location
+    (the code server restarted after its kill -9: runs continue), the run resolves the overdue
+    record, and the watchdog is content again."""
+    from dagster import DagsterInstance
+    from dagster._core.scheduler.instigation import ScheduleInstigatorData
+
+    nightly = {**SCHEDULE, "scheduleName": "certification_reminders_nightly"}
+    started = _graphql(
+        deployment.base,
+        "mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {"
+        " ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }",
+        {"s": nightly},
+    )  # a stored state for the schedule (RUNNING by default until now), as a toggle in the UI leaves it
+    assert started["startSchedule"]["scheduleState"]["status"] == "RUNNING", started
+    monkeypatch.setenv("DAGSTER_PG_URL", deployment.env["DAGSTER_PG_URL"])
+    with DagsterInstance.from_config(str(deployment.topology.cwd / "dagster_home")) as instance:
+        (state,) = [
+            state
+            for state in instance.all_instigator_state()
+            if state.instigator_name == nightly["scheduleName"] and state.is_running
+        ]
+        since = time.time() - 23.9 * 3600  # one 02:00 tick in the window, whatever the time of day
+        cron = state.instigator_data.cron_schedule
+        instance.update_instigator_state(state.with_data(ScheduleInstigatorData(cron, since, since)))
+    deployment.topology.start("daemon")
+
+    query = (
+        "query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs { results { runId status"
+        " tags { key value } } } } }"
+    )
+    tag = {"key": "dagster/schedule_name", "value": nightly["scheduleName"]}
+    deadline = time.monotonic() + 180
+    while True:
+        runs = _graphql(deployment.base, query, {"f": {"tags": [tag]}})["runsOrError"]["results"]
+        if runs and all(run["status"] in ("SUCCESS", "FAILURE", "CANCELED") for run in runs):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(2)
+    assert {run["status"] for run in runs} == {"SUCCESS"}
+    tags = {item["key"]: item["value"] for item in runs[0]["tags"]}
+    assert tags["dagster/run_key"] == f"certification_reminders:{tags['reminder_pipeline/as_of']}"
+
+    deadline = time.monotonic() + 120
+    while (report := _watchdog(deployment.env)).returncode != 0:  # until the new daemon's first heartbeats
+        assert time.monotonic() < deadline, report.stdout + report.stderr
+        time.sleep(3)
+    assert "no scheduled run is overdue" in report.stdout and deployment.monitor.requests[-1].path == "/daemon"
+
+
+def _the_code_location_survives_a_kill_9_of_its_server(deployment: Deployment) -> None:
+    deployment.topology.kill9("code-server")
+    assert code_location_errors(_reload(deployment.base)) != []  # the webserver says the location is down
+    deployment.topology.start("code-server")  # what compose's restart policy and systemd's Restart= do
+    deployment.topology.wait_until_serving("code-server")
+    assert code_location_errors(_reload(deployment.base)) == []
+
+
+def _reload(base: str) -> str:
+    _graphql(
+        base,
+        'mutation { reloadRepositoryLocation(repositoryLocationName: "reminder_pipeline") { __typename } }',
+    )
+    return base
+
+
+def _watchdog(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "watchdog"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _a_dead_daemon_is_reported_by_the_watchdog(deployment: Deployment, db: sa.Connection, killed_at: float) -> None:
+    """kill -9 of the daemon: no schedule fires, no sensor runs. The watchdog (cron / systemd timer)
+    reads the daemon's silence from storage, the database records the nightly job overdue once its
+    expected time and grace pass, the monitor gets `/fail`, and operations one alert per incident."""
+    # The nightly job's expected time came and went 40 minutes ago, with nothing to launch it.
+    db.execute(
+        sa.text(
+            "UPDATE public.job_schedules SET daily_at = CAST((now() - interval '40 minutes') AT TIME ZONE timezone"
+            " AS time), watched_since = now() - interval '2 days' WHERE job_name = 'certification_reminders'"
+        )
+    )
+    deadline = killed_at + 240
+    while (report := _watchdog(deployment.env)).returncode == 0 or "dagster-daemon: DOWN" not in report.stdout:
+        assert time.monotonic() < deadline, report.stdout + report.stderr
+        time.sleep(5)
+    assert report.returncode == 1
+    assert "certification_reminders: SCHEDULE OVERDUE" in report.stdout
+    assert deployment.monitor.requests[-1].path == "/daemon/fail"
+    texts = [request.json()["text"] for request in deployment.slack.requests[1:]]
+    assert len(texts) == 2, texts
+    assert any("dagster-daemon has not reported" in text for text in texts)
+    assert any("certification_reminders was expected at" in text for text in texts)
+
+    again = _watchdog(deployment.env)
+    assert again.returncode == 1 and len(deployment.slack.requests) == 3  # the same incidents: no new alert
+    logs = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "logs"],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert logs.stdout.startswith("SCHEDULE OVERDUE: 1\n  certification_reminders: SCHEDULE OVERDUE"), logs.stdout

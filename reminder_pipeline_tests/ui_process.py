@@ -1,4 +1,6 @@
-"""Start `reminder-pipeline ui` (dagster dev) on a free loopback port and stop it cleanly."""
+"""Start Dagster as the project runs it, on free loopback ports, and stop it cleanly: `reminder-pipeline
+ui` (dagster dev, a laptop) or the production topology, `reminder-pipeline serve code-server`,
+`serve webserver` and `serve daemon` as three processes of their own."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -92,3 +95,89 @@ def code_location_errors(base: str) -> list[str]:
         for entry in entries
         if entry["locationOrLoadError"]["__typename"] != "RepositoryLocation"
     ]
+
+
+ROLES = ("code-server", "webserver", "daemon")
+
+
+@dataclass
+class Topology:
+    """The three production roles, each a process of its own (docs/deployment.md)."""
+
+    cli: list[str]
+    env: dict[str, str]
+    cwd: Path
+    webserver_port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}"
+
+    @property
+    def code_server_port(self) -> int:
+        return int(self.env["CODE_SERVER_PORT"])
+
+    def log(self, role: str) -> Path:
+        return self.cwd / f"{role}.log"
+
+    def start(self, role: str) -> None:
+        port = ["--port", str(self.webserver_port)] if role == "webserver" else []
+        with self.log(role).open("a") as log:
+            self.processes[role] = subprocess.Popen(
+                [*self.cli, "serve", role, *port],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill9(self, role: str) -> None:
+        """SIGKILL the role's whole process group, as an OOM kill or a crash would end it."""
+        process = self.processes.pop(role)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def wait_until_serving(self, role: str, timeout: float = 180) -> None:
+        from dagster._grpc.client import DagsterGrpcClient
+
+        deadline = time.monotonic() + timeout
+        while True:
+            process = self.processes[role]
+            assert process.poll() is None, f"{role} exited: " + self.log(role).read_text()[-3000:]
+            assert time.monotonic() < deadline, f"{role} did not come up: " + self.log(role).read_text()[-3000:]
+            try:
+                if role == "code-server":
+                    client = DagsterGrpcClient(port=self.code_server_port, host="127.0.0.1")
+                    if client.health_check_query() == "SERVING":
+                        return
+                elif httpx.get(f"{self.base}/server_info", timeout=2).status_code == 200:
+                    return
+            except Exception:  # not up yet
+                pass
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        self.processes.clear()
+
+
+@contextmanager
+def running_topology(cli: list[str], env: dict[str, str], cwd: Path) -> Iterator[Topology]:
+    """The code server first (the others reach it over gRPC), then the webserver and the daemon."""
+    topology = Topology(cli, {**env, "CODE_SERVER_HOST": "127.0.0.1", "CODE_SERVER_PORT": str(free_port())}, cwd)
+    with ExitStack() as stack:
+        stack.callback(topology.stop)
+        topology.start("code-server")
+        topology.wait_until_serving("code-server")
+        topology.start("webserver")
+        topology.start("daemon")
+        topology.wait_until_serving("webserver")
+        yield topology

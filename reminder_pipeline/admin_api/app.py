@@ -1,5 +1,6 @@
 """`reminder-pipeline admin-api`: the operations team's authenticated HTTP API."""
 
+import dataclasses
 import datetime as dt
 import threading
 import uuid
@@ -17,6 +18,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reminder_pipeline.admin_api.auth import Principal, admin, authenticated
+from reminder_pipeline.alerting.schedule_watch import open_overdue
 from reminder_pipeline.assignments.corrections import Correction, correct_last_contact_date
 from reminder_pipeline.certifications.dynamics_sync import make_due_now
 from reminder_pipeline.core import execution_log, settings
@@ -190,6 +192,12 @@ class CronRun(BaseModel):
     error_message: str | None
 
 
+class OverdueRun(BaseModel):
+    job_name: str
+    expected_at: dt.datetime
+    last_success_at: dt.datetime | None
+
+
 class SyncRetryResult(BaseModel):
     event_id: uuid.UUID
     status: str
@@ -309,6 +317,23 @@ def create_app(database_url: str | None = None) -> FastAPI:
     ) -> Any:
         """The newest execution-log rows."""
         return execution_log.recent_runs(connection, job, limit)
+
+    @app.get(
+        "/admin/schedule-overdue",
+        response_model=list[OverdueRun],
+        tags=["admin"],
+        responses={401: {"description": "No valid token"}, 403: {"description": "Not an admin"}},
+    )
+    def schedule_overdue(
+        principal: Admin,
+        connection: Db,
+        job: Annotated[
+            str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_]+$", description="Only this job's runs.")
+        ] = None,
+    ) -> Any:
+        """Scheduled runs recorded overdue (by the watchdog or pg_cron) and not resolved by a success:
+        what the daemon did not run, readable with every Dagster process down."""
+        return [dataclasses.asdict(item) for item in open_overdue(connection, job)]
 
     @app.post(
         "/coordinator/dynamics-sync/{event_id}/retry",

@@ -41,7 +41,8 @@ def daily_time(cron: str) -> dt.time | None:
 
 def sync_job_schedules(connection: sa.Connection, specs: Iterable[JobSpec]) -> list[str]:
     """Write every daily schedule the jobs declare (one statement); forget the ones no longer declared.
-    Returns the watched job names. `watched_since` stays as it was for a job already watched."""
+    Returns the watched job names. A job already watched keeps its row (`watched_since`, `grace`, and
+    `daily_at`) until its declared cron or time zone changes."""
     rows = [
         {"job": spec.name, "cron": spec.schedule.cron, "at": at, "tz": LOCAL_TIMEZONE}
         for spec in specs
@@ -57,8 +58,9 @@ def sync_job_schedules(connection: sa.Connection, specs: Iterable[JobSpec]) -> l
                 " CAST(:tzs AS text[]))"
                 " ON CONFLICT (job_name) DO UPDATE SET cron = excluded.cron, daily_at = excluded.daily_at,"
                 " timezone = excluded.timezone, updated_at = now()"
-                " WHERE (job_schedules.cron, job_schedules.daily_at, job_schedules.timezone)"
-                " IS DISTINCT FROM (excluded.cron, excluded.daily_at, excluded.timezone)"
+                # Only when the declaration changed: a row an operator tuned (grace, daily_at) is kept.
+                " WHERE (job_schedules.cron, job_schedules.timezone)"
+                " IS DISTINCT FROM (excluded.cron, excluded.timezone)"
             ),
             {
                 "jobs": names,

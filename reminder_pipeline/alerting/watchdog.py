@@ -8,7 +8,8 @@ Run from cron or a systemd timer every few minutes, it
 - pings the external monitor's daemon URL (`HEARTBEAT_URL_DAGSTER_DAEMON`): success when the daemon
   is alive, `/fail` when not. If the watchdog itself stops, the pings stop and the monitor alarms;
 - alerts operations directly (Slack / e-mail, once per incident): the daemon that normally launches
-  the alert-delivery run may be the thing that is dead.
+  the alert-delivery run may be the thing that is dead; while it is, the watchdog also retries the
+  undelivered alerts that are due, in place of the daemon's redelivery sensor.
 
 Evaluating nothing in Dagster, it is safe to run as often as wanted: a repeat of an incident is a
 no-op by the `ops_alerts` unique key.
@@ -152,4 +153,8 @@ def watch(database_url: str, instance: object, specs: Sequence[JobSpec], *, aler
     if alert:
         service = AlertService(database_url, AlertSettings())
         report.alerts = [outcome for outcome in service.deliver_new(_alerts(health, overdue)) if outcome is not None]
+        if not health.healthy:
+            # The redelivery sensor is the daemon's: while it is dead, the watchdog retries in its place
+            # (claimed with SKIP LOCKED, so the two never send one alert twice).
+            report.alerts += service.redeliver()
     return report

@@ -69,7 +69,8 @@ def diagnose(specs: Sequence[JobSpec]) -> Diagnosis:
         # Vault may still hold the webhook (Supabase); only the database can tell, at run time.
         report.lines.append(
             "alerts: no alert channel in the environment (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN + SLACK_ALERT_CHANNEL,"
-            " ALERT_SMTP_HOST + ALERT_EMAIL_TO); only a webhook in Supabase Vault (slack_webhook_url) would remain"
+            " ALERT_SMTP_HOST + ALERT_EMAIL_TO); only a webhook in Supabase Vault"
+            " (slack_alert_webhook_url) would remain"
         )
     needs = {
         "notification_delivery": (

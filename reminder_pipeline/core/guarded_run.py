@@ -277,13 +277,47 @@ def _long_running_check(spec: JobSpec) -> Check:
     )
 
 
+def _schedule_overdue_check(spec: JobSpec) -> Check:
+    def open_overdue_runs(connection: sa.Connection) -> Finding:
+        # Recorded by the watchdog or pg_cron (migration 0010), with no Dagster process needed.
+        return Finding.from_rows(
+            connection.execute(
+                sa.text(
+                    "SELECT to_char(expected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI\"Z\"') AS id,"
+                    " count(*) OVER () AS total FROM public.schedule_overdue AS o"
+                    " WHERE o.job_name = :job AND o.resolved_at IS NULL"
+                    # A success since is a resolution the next watchdog pass will record: not overdue now.
+                    " AND NOT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l WHERE l.job_name = o.job_name"
+                    " AND l.status = 'success' AND l.started_at >= o.expected_at - interval '1 minute')"
+                    " ORDER BY o.expected_at DESC LIMIT 5"
+                ),
+                {"job": spec.name},
+            )
+        )
+
+    assert spec.asset is not None
+    return Check(
+        spec.asset,
+        "no_schedule_overdue",
+        f"No expected run of {spec.name} is overdue (no success 30 minutes after its scheduled time);"
+        " sample ids are the expected times.",
+        open_overdue_runs,
+    )
+
+
 def guarded_definitions(jobs_module: ModuleType, checks: Iterable[Check] = ()) -> Definitions:
     """Every lock-and-log job a domain's jobs module defines, with the schedules their specs declare:
     adding a job to the module is all it takes to deploy, schedule, watch and run it from the CLI."""
     jobs = [value for value in vars(jobs_module).values() if isinstance(value, JobDefinition) and JobSpec.of(value)]
     by_name = {job_def.name: job_def for job_def in jobs}
     specs = specs_of(jobs)
-    asset_checks = register([*(_long_running_check(spec) for spec in specs if spec.asset), *checks])
+    asset_checks = register(
+        [
+            *(_long_running_check(spec) for spec in specs if spec.asset),
+            *(_schedule_overdue_check(spec) for spec in specs if spec.asset and spec.schedule),
+            *checks,
+        ]
+    )
     return Definitions(
         asset_checks=asset_checks,
         assets=[

@@ -174,6 +174,31 @@ def test_cron_runs_lists_recent_log_rows_for_admins(client: TestClient, db: sa.C
     )
 
 
+def test_schedule_overdue_lists_what_the_watchdog_recorded_for_admins_only(
+    client: TestClient, db: sa.Connection
+) -> None:
+    from reminder_pipeline.alerting.schedule_watch import record_overdue, sync_job_schedules
+    from reminder_pipeline.definitions import JOB_SPECS
+
+    sync_job_schedules(db, JOB_SPECS)
+    db.execute(
+        sa.text(
+            "UPDATE public.job_schedules SET daily_at = CAST((now() - interval '2 hours') AT TIME ZONE timezone"
+            " AS time), watched_since = now() - interval '2 days' WHERE job_name = 'certification_reminders'"
+        )
+    )
+    (overdue,) = record_overdue(db)
+    response = client.get("/admin/schedule-overdue", headers=bearer(make_token(role="admin")))
+    assert response.status_code == 200
+    (item,) = response.json()
+    assert item["job_name"] == "certification_reminders" and item["last_success_at"] is None
+    assert dt.datetime.fromisoformat(item["expected_at"]) == overdue.expected_at
+    assert client.get("/admin/schedule-overdue", headers=bearer(make_token(role="coordinator"))).status_code == 403
+    assert client.get("/admin/schedule-overdue").status_code == 401
+    bad = client.get("/admin/schedule-overdue", params={"job": "x;drop"}, headers=bearer(make_token(role="admin")))
+    assert bad.status_code == 422 and "drop" not in bad.text
+
+
 def test_health_is_served_and_the_docs_only_when_switched_on(
     client: TestClient, database_url: str, jwt_secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -155,7 +155,17 @@ def test_after_kill_9_a_ui_launch_of_the_same_job_succeeds_within_six_minutes(
             with connect(database_url) as blocker:
                 blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
                 process = subprocess.Popen(
-                    [*cli, "run", "assignment-reminders", "--as-of", AS_OF.isoformat(), "--allow-any-date"],
+                    # In the terminal's own process (--in-process): killing it kills the run. A run launched
+                    # through the queue would run on in the code server, as a Launchpad run does.
+                    [
+                        *cli,
+                        "run",
+                        "--in-process",
+                        "assignment-reminders",
+                        "--as-of",
+                        AS_OF.isoformat(),
+                        "--allow-any-date",
+                    ],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

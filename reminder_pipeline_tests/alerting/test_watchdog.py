@@ -138,3 +138,20 @@ def test_daemon_health_names_each_silent_daemon() -> None:
         "dagster-daemon: DOWN (silent: SCHEDULER 200 s ago, QUEUED_RUN_COORDINATOR never; limit 180 s)"
     )
     assert daemon_health({}, now=300.0, stale_after_seconds=180).last_seen is None
+
+
+def test_while_the_daemon_is_dead_the_watchdog_retries_an_alert_slack_refused(
+    db: sa.Connection, database_url: str, instance: DagsterInstance, watched: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with HttpPeer(statuses=[500]) as slack:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.url)
+        first = watch(database_url, instance, JOB_SPECS)
+        assert [(outcome.kind, outcome.sent) for outcome in first.alerts] == [("daemon_down", False)]
+        db.execute(sa.text("UPDATE public.ops_alerts SET next_attempt_at = now()"))  # its backoff has passed
+
+        second = watch(database_url, instance, JOB_SPECS)
+
+    assert [(outcome.kind, outcome.sent) for outcome in second.alerts] == [("daemon_down", True)]
+    assert len(slack.requests) == 2
+    delivered = db.execute(sa.text("SELECT delivered_at IS NOT NULL FROM public.ops_alerts")).scalar_one()
+    assert delivered

@@ -57,6 +57,7 @@ def test_every_successful_run_evaluates_its_assets_checks(
         "last_contact_date_current",
         "notifications_not_stuck_pending",
         "no_run_running_too_long",
+        "no_schedule_overdue",
     }
     stale = evaluations["last_contact_date_current"]
     assert not stale.passed
@@ -106,3 +107,31 @@ def test_dead_or_stuck_dynamics_events_fail_their_check(
     result = defs.resolve_job_def("execute_checks").execute_in_process(instance=instance)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.metadata["count"].value == 1
+
+
+def test_an_overdue_scheduled_run_fails_its_check_until_a_run_succeeds(
+    db: sa.Connection, database_url: str, instance: DagsterInstance
+) -> None:
+    from reminder_pipeline.alerting.schedule_watch import record_overdue, sync_job_schedules
+    from reminder_pipeline.definitions import JOB_SPECS
+
+    sync_job_schedules(db, JOB_SPECS)
+    db.execute(
+        sa.text(
+            "UPDATE public.job_schedules SET daily_at = CAST((now() - interval '2 hours') AT TIME ZONE timezone"
+            " AS time), watched_since = now() - interval '2 days' WHERE job_name = 'assignment_reminders'"
+        )
+    )
+    (overdue,) = record_overdue(db)
+    key = AssetCheckKey(AssetKey("reminder_outbox"), "no_schedule_overdue")
+    checks_job = define_asset_job("execute_checks", selection=AssetSelection.checks(key))
+    defs = Definitions.merge(build_defs(database_url), Definitions(jobs=[checks_job]))
+
+    (before,) = (
+        defs.resolve_job_def("execute_checks").execute_in_process(instance=instance).get_asset_check_evaluations()
+    )
+    assert not before.passed and before.metadata["count"].value == 1
+    assert before.metadata["sample_ids"].value == f"{overdue.expected_at.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
+
+    result = run_assignment_reminders(database_url, AS_OF, instance=instance)
+    assert _evaluations(instance, result.run_id)["no_schedule_overdue"].passed

@@ -100,7 +100,7 @@ def test_a_delivery_run_killed_mid_batch_is_finished_by_the_next_under_the_same_
     output = tmp_path / "run.log"
     with output.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "reminder_pipeline.cli", "run", "notification-delivery"],
+            [sys.executable, "-m", "reminder_pipeline.cli", "run", "--in-process", "notification-delivery"],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
