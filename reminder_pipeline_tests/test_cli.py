@@ -272,3 +272,28 @@ def test_a_missing_env_file_or_a_bad_setting_is_one_line_naming_the_variable(
     bad.write_text("CODE_SERVER_PORT=70000\n")
     code, output = _invoke("--env-file", str(bad), "doctor")
     assert code == 1 and "CODE_SERVER_PORT" in output and "70000" not in output
+
+
+@pytest.mark.database
+def test_a_code_server_that_is_not_there_is_one_line_naming_where_it_was_looked_for(
+    database_url: str, tmp_path: Path, unused_port: int
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
+        "DATABASE_URL": database_url,
+        "REMINDER_PIPELINE_HOME": str(tmp_path),
+        "CODE_SERVER_PORT": str(unused_port),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "run", "assignment-reminders"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: the code location reminder_pipeline could not be loaded: dagster._core.errors."
+        "DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE"
+        f" (is `reminder-pipeline serve code-server` running at 127.0.0.1:{unused_port}?)"
+    ], done.stderr[-3000:]

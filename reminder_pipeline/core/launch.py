@@ -11,11 +11,13 @@ prevented), and the caller is told so.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from reminder_pipeline.core import settings
 from reminder_pipeline.core.errors import ConfigurationError
 from reminder_pipeline.core.run_config import launch_problem
 
@@ -47,19 +49,29 @@ def code_location(instance: Any, workspace_file: Path) -> Iterator[Any]:
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-    with WorkspaceProcessContext(
-        instance=instance,
-        version=__version__,
-        read_only=False,
-        workspace_load_target=WorkspaceFileTarget(paths=[str(workspace_file)]),
-    ) as process:
+    with warnings.catch_warnings():
+        # Dagster warns a load error with its whole stack trace; the one line below says it.
+        warnings.simplefilter("ignore", UserWarning)
+        process = WorkspaceProcessContext(
+            instance=instance,
+            version=__version__,
+            read_only=False,
+            workspace_load_target=WorkspaceFileTarget(paths=[str(workspace_file)]),
+        )
+    with process:
         request = process.create_request_context()
         error = request.get_code_location_error(LOCATION_NAME)
         if error is not None:
             first = (error.message or "").strip().splitlines()[:1]
-            raise CodeLocationUnavailable(
-                f"the code location {LOCATION_NAME} could not be loaded: {first[0] if first else error.cls_name}"
-            )
+            reason = first[0] if first else error.cls_name
+            hint = ""
+            if "DagsterUserCodeUnreachableError" in reason:
+                current = settings.load()
+                hint = (
+                    f" (is `reminder-pipeline serve code-server` running at"
+                    f" {current.code_server_host}:{current.code_server_port}?)"
+                )
+            raise CodeLocationUnavailable(f"the code location {LOCATION_NAME} could not be loaded: {reason}{hint}")
         yield request
 
 
