@@ -49,6 +49,17 @@ def _check_ready(url: str) -> None:
         require_migrated(connection)
 
 
+class EitherSpelling(click.Choice):
+    """A job name as the CLI spells it (`assignment-reminders`) or as Dagster and the log do
+    (`assignment_reminders`): both are accepted, the choices' own spelling is returned."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            hyphens = all("-" in choice or "_" not in choice for choice in self.choices)
+            value = value.replace("_", "-") if hyphens else value.replace("-", "_")
+        return super().convert(value, param, ctx)
+
+
 @click.group()
 @click.option(
     "--env-file",
@@ -114,7 +125,7 @@ def _seed(url: str, count: int) -> None:
 
 
 @main.command()
-@click.argument("job", type=click.Choice(sorted(spec.cli_name for spec in JOB_SPECS)))
+@click.argument("job", type=EitherSpelling(sorted(spec.cli_name for spec in JOB_SPECS)))
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date the run acts for (YYYY-MM-DD).")
 @click.option(
     "--allow-any-date",
@@ -262,7 +273,10 @@ def _finish_metadata(instance: Any, run_id: str) -> dict[str, Any]:
 
 @main.command()
 @click.option(
-    "--job", type=click.Choice(sorted(spec.name for spec in JOB_SPECS)), default=None, help="Only this job's rows."
+    "--job",
+    type=EitherSpelling(sorted(spec.name for spec in JOB_SPECS)),
+    default=None,
+    help="Only this job's rows (assignment_reminders or assignment-reminders).",
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @_friendly_errors
@@ -313,7 +327,9 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
             "duration_ms": "ms",
         }
     )
-    click.echo(frame.fillna("").to_string(index=False))
+    counts = ["ms", "evaluated", "dispatched", "failures"]
+    frame[counts] = frame[counts].astype("Int64")  # whole numbers, also beside a row that has none (skipped)
+    click.echo(frame.astype(object).where(frame.notna(), "").to_string(index=False))
 
 
 @main.command()

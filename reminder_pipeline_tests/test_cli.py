@@ -226,6 +226,9 @@ def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "DRY RUN: nothing was written." in done.stdout
+    everything = done.stdout + done.stderr  # the run's own log lines too
+    assert "Would create (dry run, rolled back) 2 of 2 due notifications" in everything
+    assert "Lock " not in everything and "log row None" not in everything
     assert "created: 2" in done.stdout and f"sample_assignment_ids: {assignment}" in done.stdout
     assert "due_by_kind.assignment_follow_up_escalation: 1" in done.stdout
     counts = db.execute(
@@ -297,3 +300,27 @@ def test_a_code_server_that_is_not_there_is_one_line_naming_where_it_was_looked_
         "DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE"
         f" (is `reminder-pipeline serve code-server` running at 127.0.0.1:{unused_port}?)"
     ], done.stderr[-3000:]
+
+
+@pytest.mark.database
+def test_both_spellings_of_a_job_name_work_and_logs_keeps_whole_numbers(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, db: sa.Connection
+) -> None:
+    from reminder_pipeline.core import execution_log
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    db.execute(
+        sa.text(
+            "INSERT INTO public.cron_execution_logs (job_name, status, started_at, completed_at,"
+            " assignments_evaluated, reminders_dispatched, consecutive_failure_count)"
+            " VALUES ('assignment_reminders', 'success', now() - interval '1 second', now(), 3, 2, 0)"
+        )
+    )
+    execution_log.record_skipped(db, "assignment_reminders")
+    for spelling in ("assignment_reminders", "assignment-reminders"):
+        code, output = _invoke("logs", "--job", spelling)
+        assert code == 0, output
+        (success,) = [line for line in output.splitlines() if " success " in line]
+        assert ".0" not in output and success.split()[-4:] == [success.split()[-4], "3", "2", "0"]
+    code, output = _invoke("run", "assignment_reminders", "--as-of", "22.11.2026")
+    assert code == 2 and "does not match the format" in output  # the name was accepted; the date was not

@@ -82,7 +82,8 @@ def dispatch_reminders(
     with safe_errors(), database.transaction() as connection:
         result = outbox.dispatch(connection, decisions.notifications)
         run_guard.count_dispatched(connection, result.created)
-    context.log.info(f"Created {result.created} of {result.requested} due notifications (the rest existed).")
+    verb = "Would create (dry run, rolled back)" if database.dry_run else "Created"
+    context.log.info(f"{verb} {result.created} of {result.requested} due notifications (the rest existed).")
     kinds = decisions.notifications["kind"].value_counts().to_dict()
     return JobOutcome(
         assignments_evaluated=decisions.assignments_evaluated,
