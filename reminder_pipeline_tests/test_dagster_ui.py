@@ -64,6 +64,7 @@ def deployment(database_url: str, server_url: str, tmp_path: Path) -> Iterator[D
             **env,
             "SLACK_WEBHOOK_URL": slack.url,
             "HEARTBEAT_URL_ASSIGNMENT_REMINDERS": f"{monitor.url}/reminders",
+            "HEARTBEAT_URL_CERTIFICATION_REMINDERS": f"{monitor.url}/nightly",
             "HEARTBEAT_URL_DAGSTER_DAEMON": f"{monitor.url}/daemon",
             "DAEMON_STALE_SECONDS": "120",  # the default is 180; a loaded CI machine delays a heartbeat by 70 s
         }
@@ -369,6 +370,8 @@ def _the_restarted_daemon_catches_up_the_missed_tick(deployment: Deployment, mon
     assert {run["status"] for run in runs} == {"SUCCESS"}
     tags = {item["key"]: item["value"] for item in runs[0]["tags"]}
     assert tags["dagster/run_key"] == f"certification_reminders:{tags['reminder_pipeline/as_of']}"
+    nightly_pings = [request.path for request in deployment.monitor.requests if request.path.startswith("/nightly")]
+    assert nightly_pings == ["/nightly/start", "/nightly"]
 
     deadline = time.monotonic() + 120
     while (report := _watchdog(deployment.env)).returncode != 0:  # until the new daemon's first heartbeats
@@ -420,6 +423,8 @@ def _a_dead_daemon_is_reported_by_the_watchdog(deployment: Deployment, db: sa.Co
         time.sleep(5)
     assert report.returncode == 1
     assert "certification_reminders: SCHEDULE OVERDUE" in report.stdout
+    # The external monitor's view: the nightly job's expected ping never came (its check would alarm).
+    assert not [request.path for request in deployment.monitor.requests if request.path.startswith("/nightly")]
     assert deployment.monitor.requests[-1].path == "/daemon/fail"
     texts = [request.json()["text"] for request in deployment.slack.requests[1:]]
     assert len(texts) == 2, texts
