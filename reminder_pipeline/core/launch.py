@@ -57,6 +57,7 @@ def code_location(instance: Any, workspace_file: Path) -> Iterator[Any]:
             version=__version__,
             read_only=False,
             workspace_load_target=WorkspaceFileTarget(paths=[str(workspace_file)]),
+            code_server_log_level="WARNING",  # its start and stop are not news to the person running `run`
         )
     with process:
         request = process.create_request_context()
