@@ -528,7 +528,11 @@ def serve(role: str, host: str, port: int | None) -> None:
 
 
 @main.command()
-@click.option("--no-alert", is_flag=True, help="Report only: send no operations alert.")
+@click.option(
+    "--no-alert",
+    is_flag=True,
+    help="Send no operations alert (it still pings the monitor and records overdue runs in the database).",
+)
 @_friendly_errors
 def watchdog(no_alert: bool) -> None:
     """The check that needs no Dagster process (cron / systemd timer, every 5 minutes).

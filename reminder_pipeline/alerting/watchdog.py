@@ -2,7 +2,7 @@
 
 Run from cron or a systemd timer every few minutes, it
 - reads the daemon's own heartbeats from Dagster's storage (the daemon writes one per daemon type
-  every ~20 s): silent longer than `DAEMON_STALE_SECONDS` is down;
+  every 30 s): silent longer than `DAEMON_STALE_SECONDS` is down;
 - asks the database which scheduled runs are overdue (`record_overdue_jobs`, the same rule pg_cron
   runs where it exists);
 - pings the external monitor's daemon URL (`HEARTBEAT_URL_DAGSTER_DAEMON`): success when the daemon

@@ -62,8 +62,10 @@ def diagnose(specs: Sequence[JobSpec]) -> Diagnosis:
 
     if not _any("DATABASE_URL"):
         report.lines.append("database: embedded server (DATABASE_URL unset): fine on a laptop, never in production")
-    alert_channel = _any("SLACK_WEBHOOK_URL", "ALERT_SMTP_HOST") or (
-        _any("SLACK_BOT_TOKEN") and _any("SLACK_ALERT_CHANNEL")
+    alert_channel = (
+        _any("SLACK_WEBHOOK_URL")
+        or (_any("ALERT_SMTP_HOST") and _any("ALERT_EMAIL_TO"))
+        or (_any("SLACK_BOT_TOKEN") and _any("SLACK_ALERT_CHANNEL"))
     )
     if not alert_channel:
         # Vault may still hold the webhook (Supabase); only the database can tell, at run time.
@@ -74,7 +76,7 @@ def diagnose(specs: Sequence[JobSpec]) -> Diagnosis:
         )
     needs = {
         "notification_delivery": (
-            _any("PUSH_WEBHOOK_URL") or _any("NOTIFY_SMTP_HOST"),
+            _any("PUSH_WEBHOOK_URL") or (_any("NOTIFY_SMTP_HOST") and _any("NOTIFY_EMAIL_FROM")),
             "no delivery channel: set PUSH_WEBHOOK_URL, or NOTIFY_SMTP_HOST with NOTIFY_EMAIL_FROM",
         ),
         "dynamics_sync": (_any("DYNAMICS_WEBHOOK_URL"), "no portal: set DYNAMICS_WEBHOOK_URL"),
