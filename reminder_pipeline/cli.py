@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import sqlalchemy as sa
@@ -18,10 +18,13 @@ import sqlalchemy as sa
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.database import connect, describe, require_migrated, resolve_database_url
 from reminder_pipeline.core.errors import ReminderPipelineError
-from reminder_pipeline.core.jobs import JobSpec
-from reminder_pipeline.core.run_config import MAX_DAYS_AHEAD, MAX_DAYS_BACK, date_outside_window
-from reminder_pipeline.definitions import JOB_SPECS, job_spec
-from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY
+from reminder_pipeline.core.settings import MAX_DAYS_AHEAD, MAX_DAYS_BACK
+
+if TYPE_CHECKING:
+    from reminder_pipeline.core.jobs import JobSpec
+
+# Dagster and the code location are imported by the commands that need them, not here: `--help`
+# and a mistyped command answer at once.
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,12 +54,26 @@ def _check_ready(url: str) -> None:
 
 class EitherSpelling(click.Choice):
     """A job name as the CLI spells it (`assignment-reminders`) or as Dagster and the log do
-    (`assignment_reminders`): both are accepted, the choices' own spelling is returned."""
+    (`assignment_reminders`): both are accepted, the choices' own spelling is returned. The names
+    come from the code location, loaded only when the argument is used or its help shown."""
+
+    def __init__(self, attribute: str) -> None:
+        self.attribute = attribute  # JobSpec.cli_name or JobSpec.name
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from reminder_pipeline.definitions import JOB_SPECS
+
+        return sorted(getattr(spec, self.attribute) for spec in JOB_SPECS)
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:  # click.Choice.__init__ assigns it; the property wins
+        pass
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str):
-            hyphens = all("-" in choice or "_" not in choice for choice in self.choices)
-            value = value.replace("_", "-") if hyphens else value.replace("-", "_")
+            value = value.replace("_", "-") if self.attribute == "cli_name" else value.replace("-", "_")
         return super().convert(value, param, ctx)
 
 
@@ -95,6 +112,7 @@ def _migrate(url: str) -> tuple[list[str], list[str]]:
     """Apply migrations, then record the jobs' schedules so the database can tell when a run is overdue."""
     from reminder_pipeline.alerting.schedule_watch import sync_job_schedules
     from reminder_pipeline.core.migrations import apply_migrations
+    from reminder_pipeline.definitions import JOB_SPECS
 
     applied = apply_migrations(url)
     with connect(url, autocommit=True) as connection:
@@ -125,7 +143,7 @@ def _seed(url: str, count: int) -> None:
 
 
 @main.command()
-@click.argument("job", type=EitherSpelling(sorted(spec.cli_name for spec in JOB_SPECS)))
+@click.argument("job", type=EitherSpelling("cli_name"))
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date the run acts for (YYYY-MM-DD).")
 @click.option(
     "--allow-any-date",
@@ -154,6 +172,10 @@ def run(
     directly), shows on the job's page in the UI, and this command prints what it did.
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
     """
+    from reminder_pipeline.core.run_config import date_outside_window
+    from reminder_pipeline.definitions import job_spec
+    from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY
+
     spec = job_spec(job)
     if as_of is not None and spec.dated_op is None:
         raise click.BadParameter(f"{job} does not act for a date", param_hint="--as-of")
@@ -274,7 +296,7 @@ def _finish_metadata(instance: Any, run_id: str) -> dict[str, Any]:
 @main.command()
 @click.option(
     "--job",
-    type=EitherSpelling(sorted(spec.name for spec in JOB_SPECS)),
+    type=EitherSpelling("name"),
     default=None,
     help="Only this job's rows (assignment_reminders or assignment-reminders).",
 )
@@ -337,6 +359,8 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
 @_friendly_errors
 def demo(count: int) -> None:
     """Migrate, seed (when empty), run the reminder job twice (the second creates nothing), show the log."""
+    from reminder_pipeline.definitions import job_spec
+
     url = _database_url()
     click.echo(f"database: {describe(url)}")
     _migrate(url)
@@ -545,6 +569,7 @@ def watchdog(no_alert: bool) -> None:
 
     from reminder_pipeline.alerting.watchdog import watch
     from reminder_pipeline.core.instance import prepare_dagster_home
+    from reminder_pipeline.definitions import JOB_SPECS
 
     url = _database_url()
     _check_ready(url)
@@ -563,6 +588,7 @@ def doctor() -> None:
     """Which settings each role sees (names and where they come from, never values), and what each
     job is missing. Exit code 1 when a job cannot do its work as configured."""
     from reminder_pipeline.core.doctor import diagnose
+    from reminder_pipeline.definitions import JOB_SPECS
 
     report = diagnose(JOB_SPECS)
     for line in report.lines:

@@ -324,3 +324,20 @@ def test_both_spellings_of_a_job_name_work_and_logs_keeps_whole_numbers(
         assert ".0" not in output and success.split()[-4:] == [success.split()[-4], "3", "2", "0"]
     code, output = _invoke("run", "assignment_reminders", "--as-of", "22.11.2026")
     assert code == 2 and "does not match the format" in output  # the name was accepted; the date was not
+
+
+def test_help_and_a_mistyped_command_load_neither_dagster_nor_pandas() -> None:
+    """What makes them answer at once (measured: 0.4 s instead of 2.4 s): the code location, Dagster
+    and pandas are imported by the commands that use them."""
+    script = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from reminder_pipeline.cli import main\n"
+        "for args in (['--help'], ['rnu'], ['serve', '--help']):\n"
+        "    CliRunner().invoke(main, args)\n"
+        "heavy = ('dagster', 'pandas', 'reminder_pipeline.definitions')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ from dagster import Config, OpExecutionContext, RunRequest
 from pydantic import Field, field_validator
 
 from reminder_pipeline.core.errors import InputRejected
-from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+from reminder_pipeline.core.settings import LOCAL_TIMEZONE, MAX_DAYS_AHEAD, MAX_DAYS_BACK
 
 
 def today_local() -> dt.date:
@@ -29,8 +29,6 @@ DRY_RUN_TAG = "reminder_pipeline/dry_run"
 
 #: A run may act for a date at most this far from today (Oslo) without an explicit override: a
 #: typo like 9999-12-31 must not send real reminders.
-MAX_DAYS_AHEAD = 1
-MAX_DAYS_BACK = 31
 
 
 def date_outside_window(as_of: dt.date, today: dt.date | None = None) -> str | None:

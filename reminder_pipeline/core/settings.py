@@ -20,6 +20,9 @@ from reminder_pipeline.core.errors import ConfigurationError
 
 #: Timezone in which "today", every reminder date and quiet hours are computed.
 LOCAL_TIMEZONE = "Europe/Oslo"
+#: A run's as_of may lie this many days ahead of / behind today without allow_any_date.
+MAX_DAYS_AHEAD = 1
+MAX_DAYS_BACK = 31
 
 #: The channels that can carry a notification to a person, in their default order.
 DELIVERY_CHANNELS = ("push", "email")
