@@ -40,9 +40,11 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _database_url() -> str:
-    """Resolve the database once and export it, so Dagster processes started from here use it too."""
-    url = resolve_database_url()
+def _database_url(*, create: bool = False) -> str:
+    """Resolve the database once and export it, so Dagster processes started from here use it too.
+    Only `migrate`, `demo` and `bench` create an embedded database; the others name the home they
+    looked in (a wrong directory must not become a second, empty database)."""
+    url = resolve_database_url(create=create)
     os.environ["DATABASE_URL"] = url
     return url
 
@@ -100,7 +102,7 @@ def main(env_file: str | None) -> None:
 @_friendly_errors
 def migrate() -> None:
     """Apply pending SQL migrations (safe to run again; concurrent calls queue)."""
-    url = _database_url()
+    url = _database_url(create=True)
     applied, watched = _migrate(url)
     click.echo(
         f"applied {len(applied)} migration(s) on {describe(url)}" + (f": {', '.join(applied)}" if applied else "")
@@ -361,7 +363,7 @@ def demo(count: int) -> None:
     """Migrate, seed (when empty), run the reminder job twice (the second creates nothing), show the log."""
     from reminder_pipeline.definitions import job_spec
 
-    url = _database_url()
+    url = _database_url(create=True)
     click.echo(f"database: {describe(url)}")
     _migrate(url)
     with connect(url) as connection:
@@ -418,7 +420,7 @@ def bench(
         raise click.BadParameter(f"--sizes must be comma-separated whole numbers, got {sizes!r}") from None
     if not counts or min(counts) < 1:
         raise click.BadParameter("--sizes needs at least one positive N")
-    url = _database_url()
+    url = _database_url(create=True)
     text, _, _ = run_benchmark(
         url,
         counts,

@@ -362,3 +362,25 @@ def test_psql_opens_the_database_in_use_and_keeps_the_password_off_the_command_l
 
     plain, secret = libpq_environment("postgresql+psycopg2://ops:s3cr%40t@127.0.0.1:5432/app")
     assert plain == "postgresql://ops@127.0.0.1:5432/app" and secret == {"PGPASSWORD": "s3cr@t"}
+
+
+@pytest.mark.parametrize("command", [["logs"], ["run", "assignment-reminders"], ["seed"], ["psql", "-c", "SELECT 1"]])
+def test_outside_a_project_home_a_command_names_the_home_and_creates_no_database(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER", "REMINDER_PIPELINE", "DATABASE_URL"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "reminder_pipeline.cli", *command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"Error: no database here: {tmp_path.resolve() / '.reminder_pipeline'} holds no embedded database and"
+        " DATABASE_URL is not set; create one with `reminder-pipeline migrate` (or `demo`), or point at yours"
+        " with REMINDER_PIPELINE_HOME or DATABASE_URL"
+    )
+    assert list(tmp_path.iterdir()) == []

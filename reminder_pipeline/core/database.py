@@ -180,9 +180,24 @@ def start_embedded_server(home: Path | None = None) -> str:
     return server.get_uri()
 
 
-def resolve_database_url() -> str:
-    """`DATABASE_URL` when set, else the embedded server (started on demand)."""
-    return settings.secret(settings.load().database_url) or start_embedded_server()
+class NoDatabaseHere(ConfigurationError):
+    """No DATABASE_URL, and no embedded database in the home this command looked in."""
+
+
+def resolve_database_url(*, create: bool = True) -> str:
+    """`DATABASE_URL` when set, else the embedded server (started on demand). With `create=False`
+    a home that holds no embedded database yet is an error naming it, not a new empty database."""
+    configured = settings.secret(settings.load().database_url)
+    if configured:
+        return configured
+    home = settings.load().home()
+    if not create and not (home / "pgdata" / "PG_VERSION").exists():
+        raise NoDatabaseHere(
+            f"no database here: {home.resolve()} holds no embedded database and DATABASE_URL is not set;"
+            " create one with `reminder-pipeline migrate` (or `demo`), or point at yours with"
+            " REMINDER_PIPELINE_HOME or DATABASE_URL"
+        )
+    return start_embedded_server(home)
 
 
 def require_migrated(connection: Connection) -> None:
