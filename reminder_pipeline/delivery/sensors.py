@@ -20,6 +20,7 @@ from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.delivery import repository
 from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY, notification_delivery
+from reminder_pipeline.delivery.service import delivery_configured
 
 CHECK_INTERVAL_SECONDS = 60
 #: A due set that did not change for this long is asked for again (a run that failed, say).
@@ -47,8 +48,18 @@ def notification_delivery_when_due(context: SensorEvaluationContext, database: P
         backlog = repository.backlog(
             connection, repository.Window.configured(), settings.load().notification_expire_hours
         )
+        configured = delivery_configured(connection)
     if not backlog.due:
         return SensorResult(skip_reason=SkipReason("no notification is due (or every recipient is in quiet hours)"))
+    if not configured:
+        # A run now could only fail (a fresh install would alert on its own); the notifications wait,
+        # the `notifications_not_stuck_pending` check warns after a day, and `doctor` names the setting.
+        return SensorResult(
+            skip_reason=SkipReason(
+                f"{backlog.due} notification(s) are due and no delivery channel is configured"
+                " (PUSH_WEBHOOK_URL or NOTIFY_SMTP_HOST, docs/delivery.md): they wait"
+            )
+        )
     period = int(time.time() // RETRY_WINDOW_SECONDS)
     request = RunRequest(run_key=f"due:{backlog.fingerprint}:{period}", tags={"due_notifications": str(backlog.due)})
     return SensorResult(run_requests=[request])

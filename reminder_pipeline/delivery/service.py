@@ -290,6 +290,17 @@ class ChannelSettings:
     push_webhook_url: str | None = None
 
 
+def delivery_configured(connection: sa.Connection | None) -> bool:
+    """Whether any delivery channel is configured now (Vault's push URL, `PUSH_WEBHOOK_URL`,
+    `NOTIFY_SMTP_HOST`): reads only and builds nothing, so a sensor may ask it on every tick."""
+    current = settings.load()
+    return bool(
+        settings.secret(current.push_webhook_url)
+        or current.notify_smtp_host
+        or read_secret(connection, VAULT_PUSH_WEBHOOK_URL)
+    )
+
+
 @contextmanager
 def configured_channels(
     connection: sa.Connection | None, config: ChannelSettings

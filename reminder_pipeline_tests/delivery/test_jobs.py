@@ -193,6 +193,25 @@ def test_the_sensor_launches_a_delivery_and_then_rests(
     assert tick("notification_delivery_when_due", instance, database_url).runs == []
 
 
+def test_with_no_delivery_channel_the_sensor_launches_nothing_that_must_fail(
+    db: sa.Connection,
+    database_url: str,
+    recipients: Recipients,
+    instance: DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("PUSH_WEBHOOK_URL", "NOTIFY_SMTP_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NOTIFICATION_QUIET_HOURS", "none")
+    recipients.reminders(recipients.mentor(), 2)
+    waiting = tick("notification_delivery_when_due", instance, database_url)
+    assert waiting.runs == [] and waiting.skip_message == (
+        "2 notification(s) are due and no delivery channel is configured"
+        " (PUSH_WEBHOOK_URL or NOTIFY_SMTP_HOST, docs/delivery.md): they wait"
+    )
+    assert repository.status_counts(db) == {"pending": 2}
+
+
 def test_quiet_hours_keep_the_sensor_quiet(
     db: sa.Connection,
     database_url: str,
