@@ -72,7 +72,12 @@ class HttpPeer:
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The default listen backlog (5) refuses connections when a client opens 32 at once on a
+            # loaded machine: a real gateway would not, and the tests then flaked.
+            request_queue_size = 256
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
