@@ -1,6 +1,6 @@
 """Dagster wiring of the delivery job: a thin op over :func:`deliver_due`, and the incident alerts."""
 
-from dagster import Config, ConfigurableResource, OpExecutionContext, op
+from dagster import Config, ConfigurableResource, Failure, OpExecutionContext, op
 from pydantic import Field
 
 from reminder_pipeline.core import settings
@@ -117,11 +117,24 @@ def deliver_notifications(
         f" expired: {result.expired_too_old} too old, {result.expired_no_longer_due} no longer due;"
         f" {result.released_orphans} released from a deliverer that died{early}"
     )
+    if reached_no_one(result):
+        # Green means delivered: a run that could reach no one fails (and counts toward the
+        # consecutive-failure alert), with what it tried in the failure's metadata.
+        raise Failure(
+            description=f"delivered none of {result.messages} due message(s): {result.top_errors}",
+            metadata=_details(result, channels_offered),
+        )
     return JobOutcome(
         assignments_evaluated=result.claimed,
         reminders_dispatched=result.delivered,
         details=_details(result, channels_offered),
     )
+
+
+def reached_no_one(result: DeliveryResult) -> bool:
+    """Messages were due and attempted, every attempt failed (none delivered). Messages held for
+    quiet hours are not attempted, and an unknown recipient is the data's fault: neither counts."""
+    return result.messages > 0 and result.messages_delivered == 0 and result.retrying + result.gave_up > 0
 
 
 def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, object]:

@@ -100,7 +100,13 @@ def test_giving_up_alerts_once_per_incident_and_once_more_when_delivery_recovers
     push.status = 503
     with HttpPeer() as slack:
         recipients.reminders(recipients.mentor(), 2)
-        assert _deliver(database_url, slack=slack).success  # a failed delivery is not a failed run
+        failed = _deliver(database_url, slack=slack)
+        assert not failed.success  # it reached no one: not green
+        (row,) = factories.log_rows(db, "notification_delivery")
+        assert (row.status, row.error_message) == (
+            "failed",
+            "Failure: delivered none of 1 due message(s): push: HTTP 503 (1)",  # one digest for two
+        )
         (alert,) = slack.requests
         assert alert.json()["text"] == (
             ":no_bell: notification_delivery: 2 notification(s) will not reach people (gave up or expired)"
@@ -109,7 +115,7 @@ def test_giving_up_alerts_once_per_incident_and_once_more_when_delivery_recovers
         assert "push: HTTP 503" in details and "@" not in details
 
         recipients.reminders(recipients.mentor(), 1)
-        assert _deliver(database_url, slack=slack).success
+        assert not _deliver(database_url, slack=slack).success
         assert len(slack.requests) == 1  # the incident is open: alerted already
 
         push.status = 200
@@ -120,7 +126,7 @@ def test_giving_up_alerts_once_per_incident_and_once_more_when_delivery_recovers
 
         push.status = 503
         recipients.reminders(recipients.mentor(), 1)
-        assert _deliver(database_url, slack=slack).success
+        assert not _deliver(database_url, slack=slack).success
         assert len(slack.requests) == 3  # a new incident
     kinds = db.execute(sa.text("SELECT kind FROM public.ops_alerts ORDER BY created_at")).scalars().all()
     assert kinds == [
@@ -135,7 +141,7 @@ def test_an_operator_retry_sends_what_gave_up_once_more(
 ) -> None:
     recipients.reminders(recipients.mentor(), 1)
     push.status = 500
-    assert _deliver(database_url).success
+    assert not _deliver(database_url).success  # reached no one
     assert repository.status_counts(db) == {"gave_up": 1}
     push.status = 200
     assert _deliver(database_url).success and repository.status_counts(db) == {"gave_up": 1}  # waits for a human
@@ -255,3 +261,30 @@ def test_certification_reminders_and_pauses_reach_the_mentor_and_the_coordinator
     assert bodies[("mentor", str(expired))]["title"] == "Du er satt på pause"
     assert bodies[("coordinator", str(recipients.coordinator))]["title"] == "Likeperson satt på pause"
     assert repository.status_counts(db) == {"delivered": 3}
+
+
+@pytest.mark.parametrize("gateway_state", ["refused", "hanging"])
+def test_a_run_that_reached_no_one_fails_with_what_the_gateway_did(
+    db: sa.Connection,
+    database_url: str,
+    recipients: Recipients,
+    monkeypatch: pytest.MonkeyPatch,
+    unused_port: int,
+    gateway_state: str,
+) -> None:
+    monkeypatch.setenv("NOTIFICATION_QUIET_HOURS", "none")
+    recipients.reminders(recipients.mentor(), 1)
+    with HttpPeer(delay_seconds=5) as hanging:
+        url = f"http://127.0.0.1:{unused_port}" if gateway_state == "refused" else hanging.url
+        monkeypatch.setenv("PUSH_WEBHOOK_URL", url)
+        result = _deliver(database_url)
+    assert not result.success
+    (row,) = factories.log_rows(db, "notification_delivery")
+    reason = "could not connect" if gateway_state == "refused" else "timed out"
+    assert row.status == "failed" and row.error_message.startswith("Failure: delivered none of 1 due message(s): push:")
+    assert reason in row.error_message
+    (failure,) = [
+        event for event in result.all_events if event.is_failure and event.step_key == "deliver_notifications"
+    ]
+    metadata = failure.step_failure_data.user_failure_data.metadata
+    assert metadata["messages"].value == 1 and metadata["messages_delivered"].value == 0
