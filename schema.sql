@@ -79,6 +79,14 @@ EXCEPTION WHEN invalid_text_representation THEN
 END
 $$;
 
+CREATE FUNCTION app_private.success_covers(job text, expected timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public'
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
+                   WHERE l.job_name = job AND l.status = 'success' AND l.started_at >= expected - interval '1 minute')
+$$;
+
 CREATE FUNCTION app_private.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
@@ -105,26 +113,18 @@ CREATE FUNCTION public.record_overdue_jobs(detector text DEFAULT 'pg_cron'::text
     AS $$
 BEGIN
     UPDATE public.schedule_overdue AS o SET resolved_at = greatest(now(), o.detected_at)
-    WHERE o.resolved_at IS NULL
-      AND EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
-                  WHERE l.job_name = o.job_name AND l.status = 'success'
-                    AND l.started_at >= o.expected_at - interval '1 minute');
+    WHERE o.resolved_at IS NULL AND app_private.success_covers(o.job_name, o.expected_at);
 
     INSERT INTO public.schedule_overdue (job_name, expected_at, detected_by)
     SELECT e.job_name, e.expected_at, detector
     FROM app_private.expected_runs() AS e
-    WHERE NOT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
-                      WHERE l.job_name = e.job_name AND l.status = 'success'
-                        AND l.started_at >= e.expected_at - interval '1 minute')
+    WHERE NOT app_private.success_covers(e.job_name, e.expected_at)
     ON CONFLICT ON CONSTRAINT schedule_overdue_pkey DO NOTHING;
 
     RETURN QUERY
-    SELECT o.job_name, o.expected_at,
-           (SELECT max(l.started_at) FROM public.cron_execution_logs AS l
-            WHERE l.job_name = o.job_name AND l.status = 'success')
-    FROM public.schedule_overdue AS o
-    WHERE o.resolved_at IS NULL
-    ORDER BY o.job_name, o.expected_at;
+    SELECT v.job_name, v.expected_at, v.last_success_at
+    FROM public.open_schedule_overdue AS v
+    ORDER BY v.job_name, v.expected_at;
 END
 $$;
 
@@ -319,6 +319,27 @@ ALTER TABLE public.notifications ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTIT
     CACHE 1
 );
 
+CREATE TABLE public.schedule_overdue (
+    job_name text NOT NULL,
+    expected_at timestamp with time zone NOT NULL,
+    detected_at timestamp with time zone DEFAULT now() NOT NULL,
+    detected_by text NOT NULL,
+    resolved_at timestamp with time zone,
+    CONSTRAINT schedule_overdue_detected_by_check CHECK ((detected_by = ANY (ARRAY['watchdog'::text, 'pg_cron'::text]))),
+    CONSTRAINT schedule_overdue_resolution_check CHECK (((resolved_at IS NULL) OR (resolved_at >= detected_at)))
+);
+
+CREATE VIEW public.open_schedule_overdue WITH (security_invoker='true') AS
+ SELECT job_name,
+    expected_at,
+    detected_at,
+    detected_by,
+    ( SELECT max(l.started_at) AS max
+           FROM public.cron_execution_logs l
+          WHERE ((l.job_name = o.job_name) AND (l.status = 'success'::text))) AS last_success_at
+   FROM public.schedule_overdue o
+  WHERE ((resolved_at IS NULL) AND (NOT app_private.success_covers(job_name, expected_at)));
+
 CREATE TABLE public.ops_alerts (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     kind text NOT NULL,
@@ -347,16 +368,6 @@ CREATE TABLE public.peer_mentors (
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT peer_mentors_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text])))
-);
-
-CREATE TABLE public.schedule_overdue (
-    job_name text NOT NULL,
-    expected_at timestamp with time zone NOT NULL,
-    detected_at timestamp with time zone DEFAULT now() NOT NULL,
-    detected_by text NOT NULL,
-    resolved_at timestamp with time zone,
-    CONSTRAINT schedule_overdue_detected_by_check CHECK ((detected_by = ANY (ARRAY['watchdog'::text, 'pg_cron'::text]))),
-    CONSTRAINT schedule_overdue_resolution_check CHECK (((resolved_at IS NULL) OR (resolved_at >= detected_at)))
 );
 
 CREATE TABLE public.schema_migration_checksums (
@@ -698,11 +709,14 @@ GRANT ALL ON TABLE public.notifications TO service_role;
 
 GRANT SELECT,USAGE ON SEQUENCE public.notifications_id_seq TO service_role;
 
+GRANT SELECT ON TABLE public.schedule_overdue TO authenticated;
+GRANT ALL ON TABLE public.schedule_overdue TO service_role;
+
+GRANT SELECT ON TABLE public.open_schedule_overdue TO authenticated;
+GRANT SELECT ON TABLE public.open_schedule_overdue TO service_role;
+
 GRANT SELECT ON TABLE public.ops_alerts TO authenticated;
 GRANT ALL ON TABLE public.ops_alerts TO service_role;
 
 GRANT SELECT ON TABLE public.peer_mentors TO authenticated;
 GRANT ALL ON TABLE public.peer_mentors TO service_role;
-
-GRANT SELECT ON TABLE public.schedule_overdue TO authenticated;
-GRANT ALL ON TABLE public.schedule_overdue TO service_role;

@@ -47,9 +47,28 @@ CREATE FUNCTION app_private.expected_runs() RETURNS TABLE (job_name text, expect
     WHERE e.expected_at >= s.watched_since
 $$;
 
+-- The one rule for "this expected run happened": a success that started at most a minute before it
+-- (clock skew) or later.
+CREATE FUNCTION app_private.success_covers(job text, expected timestamptz) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, public
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
+                   WHERE l.job_name = job AND l.status = 'success' AND l.started_at >= expected - interval '1 minute')
+$$;
+
+-- What is overdue now: recorded, not resolved, and not covered by a success since (which the next
+-- pass of the watchdog or pg_cron will record as resolved). `logs`, the admin API and the asset
+-- check read this view; security_invoker keeps the tables' row-level security for whoever reads it.
+CREATE VIEW public.open_schedule_overdue WITH (security_invoker = true) AS
+    SELECT o.job_name, o.expected_at, o.detected_at, o.detected_by,
+           (SELECT max(l.started_at) FROM public.cron_execution_logs AS l
+            WHERE l.job_name = o.job_name AND l.status = 'success') AS last_success_at
+    FROM public.schedule_overdue AS o
+    WHERE o.resolved_at IS NULL AND NOT app_private.success_covers(o.job_name, o.expected_at);
+
 -- Record every expected run without a success (once), resolve the records a success now covers,
--- and return what is still overdue. A run covers an expected time when it started at most a minute
--- before it (clock skew) or later.
+-- and return what is still overdue.
 CREATE FUNCTION public.record_overdue_jobs(detector text DEFAULT 'pg_cron')
     RETURNS TABLE (job_name text, expected_at timestamptz, last_success_at timestamptz)
     LANGUAGE plpgsql
@@ -57,26 +76,18 @@ CREATE FUNCTION public.record_overdue_jobs(detector text DEFAULT 'pg_cron')
     AS $$
 BEGIN
     UPDATE public.schedule_overdue AS o SET resolved_at = greatest(now(), o.detected_at)
-    WHERE o.resolved_at IS NULL
-      AND EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
-                  WHERE l.job_name = o.job_name AND l.status = 'success'
-                    AND l.started_at >= o.expected_at - interval '1 minute');
+    WHERE o.resolved_at IS NULL AND app_private.success_covers(o.job_name, o.expected_at);
 
     INSERT INTO public.schedule_overdue (job_name, expected_at, detected_by)
     SELECT e.job_name, e.expected_at, detector
     FROM app_private.expected_runs() AS e
-    WHERE NOT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l
-                      WHERE l.job_name = e.job_name AND l.status = 'success'
-                        AND l.started_at >= e.expected_at - interval '1 minute')
+    WHERE NOT app_private.success_covers(e.job_name, e.expected_at)
     ON CONFLICT ON CONSTRAINT schedule_overdue_pkey DO NOTHING;
 
     RETURN QUERY
-    SELECT o.job_name, o.expected_at,
-           (SELECT max(l.started_at) FROM public.cron_execution_logs AS l
-            WHERE l.job_name = o.job_name AND l.status = 'success')
-    FROM public.schedule_overdue AS o
-    WHERE o.resolved_at IS NULL
-    ORDER BY o.job_name, o.expected_at;
+    SELECT v.job_name, v.expected_at, v.last_success_at
+    FROM public.open_schedule_overdue AS v
+    ORDER BY v.job_name, v.expected_at;
 END
 $$;
 
@@ -93,9 +104,10 @@ CREATE POLICY job_schedules_admin_read ON public.job_schedules FOR SELECT TO aut
 CREATE POLICY schedule_overdue_admin_read ON public.schedule_overdue FOR SELECT TO authenticated
     USING (app_private.is_admin());
 
-REVOKE ALL ON public.job_schedules, public.schedule_overdue FROM anon, authenticated;
-GRANT SELECT ON public.job_schedules, public.schedule_overdue TO authenticated;
+REVOKE ALL ON public.job_schedules, public.schedule_overdue, public.open_schedule_overdue FROM anon, authenticated;
+GRANT SELECT ON public.job_schedules, public.schedule_overdue, public.open_schedule_overdue TO authenticated;
 GRANT ALL ON public.job_schedules, public.schedule_overdue TO service_role;
+GRANT SELECT ON public.open_schedule_overdue TO service_role;
 
 -- Operations hear from `reminder-pipeline watchdog` itself when the daemon is down or a scheduled
 -- run is overdue (once per incident), because the daemon that normally delivers alerts may be dead.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from dagster import DagsterInstance
 
 from reminder_pipeline.core.database import connect, start_embedded_server, with_database
 from reminder_pipeline.core.migrations import apply_migrations
@@ -71,3 +72,10 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    """A Dagster instance of the test's own (in memory): run history for sensors and checks to read."""
+    with DagsterInstance.ephemeral() as instance:
+        yield instance

@@ -267,6 +267,7 @@ def test_the_production_topology_from_launch_to_a_dead_daemon(
         "results"
     ]
 
+    _a_cli_run_shows_on_the_jobs_page(deployment)
     _a_tick_that_raised_an_alert_says_so(base, client, db)
     assert len(deployment.slack.requests) == 1  # the consecutive-failure alert, through the daemon's sensor
 
@@ -378,6 +379,38 @@ def _the_restarted_daemon_catches_up_the_missed_tick(deployment: Deployment, mon
         assert time.monotonic() < deadline, report.stdout + report.stderr
         time.sleep(3)
     assert "no scheduled run is overdue" in report.stdout and deployment.monitor.requests[-1].path == "/daemon"
+
+
+def _a_cli_run_shows_on_the_jobs_page(deployment: Deployment) -> None:
+    """`reminder-pipeline run` with the deployment's settings: queued for the daemon, run by the code
+    server, and listed where the job's page looks (runs of the job with this repository's label)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reminder_pipeline.cli",
+            "run",
+            "assignment-reminders",
+            "--as-of",
+            "2026-11-22",
+            "--allow-any-date",
+        ],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    queued = re.search(r"^run (\S+) of assignment_reminders queued \(the daemon starts it\)$", done.stdout, re.M)
+    assert queued, done.stdout[-2000:]
+    assert f"run {queued.group(1)} of assignment_reminders succeeded" in done.stdout
+    job_page = _graphql(
+        deployment.base,
+        'query { pipelineOrError(params: {repositoryLocationName: "reminder_pipeline",'
+        ' repositoryName: "__repository__", pipelineName: "assignment_reminders"}) {'
+        " ... on Pipeline { runs(limit: 20) { runId } } } }",
+    )
+    assert queued.group(1) in [run["runId"] for run in job_page["pipelineOrError"]["runs"]]
 
 
 def _the_code_location_survives_a_kill_9_of_its_server(deployment: Deployment) -> None:

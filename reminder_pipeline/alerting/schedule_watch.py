@@ -82,14 +82,11 @@ def record_overdue(connection: sa.Connection, detector: str = "watchdog") -> lis
 
 
 def open_overdue(connection: sa.Connection, job_name: str | None = None) -> list[Overdue]:
-    """What is recorded as overdue and not resolved yet (reads only)."""
+    """What is overdue now (the `open_schedule_overdue` view; reads only)."""
     rows = connection.execute(
         sa.text(
-            "SELECT o.job_name, o.expected_at,"
-            " (SELECT max(l.started_at) FROM public.cron_execution_logs AS l"
-            "  WHERE l.job_name = o.job_name AND l.status = 'success') AS last_success_at"
-            " FROM public.schedule_overdue AS o WHERE o.resolved_at IS NULL"
-            " AND (CAST(:job AS text) IS NULL OR o.job_name = :job) ORDER BY o.job_name, o.expected_at"
+            "SELECT job_name, expected_at, last_success_at FROM public.open_schedule_overdue"
+            " WHERE CAST(:job AS text) IS NULL OR job_name = :job ORDER BY job_name, expected_at"
         ),
         {"job": job_name},
     ).all()

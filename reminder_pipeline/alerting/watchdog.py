@@ -25,53 +25,9 @@ from reminder_pipeline.alerting import schedule_watch
 from reminder_pipeline.alerting.service import AlertOutcome, AlertService, AlertSettings
 from reminder_pipeline.core import heartbeat, settings
 from reminder_pipeline.core.alerts import DAEMON_DOWN, SCHEDULE_OVERDUE, Alert
+from reminder_pipeline.core.daemon_health import DaemonHealth, daemon_health, read_daemon_heartbeats
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.jobs import JobSpec
-
-#: The daemons whose silence stops the pipeline: schedules, sensors (alerts, delivery) and the queue.
-REQUIRED_DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR")
-
-
-@dataclass(frozen=True)
-class DaemonHealth:
-    #: Seconds since each required daemon's newest heartbeat (None: never seen).
-    ages: dict[str, float | None]
-    stale_after_seconds: float
-    #: The newest heartbeat of all, as an ISO timestamp: names the incident when it goes silent.
-    last_seen: str | None
-
-    @property
-    def silent(self) -> list[str]:
-        return [name for name, age in self.ages.items() if age is None or age > self.stale_after_seconds]
-
-    @property
-    def healthy(self) -> bool:
-        return not self.silent
-
-    def describe(self) -> str:
-        if self.healthy:
-            newest = min(age for age in self.ages.values() if age is not None)
-            return f"dagster-daemon: alive (newest heartbeat {newest:.0f} s ago)"
-        parts = [
-            f"{name} {'never' if self.ages[name] is None else f'{self.ages[name]:.0f} s ago'}" for name in self.silent
-        ]
-        return f"dagster-daemon: DOWN (silent: {', '.join(parts)}; limit {self.stale_after_seconds:.0f} s)"
-
-
-def daemon_health(heartbeat_timestamps: dict[str, float], now: float, stale_after_seconds: float) -> DaemonHealth:
-    """From each daemon type's newest heartbeat (epoch seconds), as Dagster's storage holds them."""
-    ages = {
-        name: (now - heartbeat_timestamps[name]) if name in heartbeat_timestamps else None for name in REQUIRED_DAEMONS
-    }
-    newest = max(heartbeat_timestamps.values(), default=None)
-    last_seen = dt.datetime.fromtimestamp(newest, dt.UTC).isoformat() if newest is not None else None
-    return DaemonHealth(ages, stale_after_seconds, last_seen)
-
-
-def read_daemon_heartbeats(instance: object) -> dict[str, float]:
-    """The newest heartbeat per daemon type from the instance's storage (PostgreSQL)."""
-    beats = instance.get_daemon_heartbeats()  # type: ignore[attr-defined]
-    return {str(name): float(beat.timestamp) for name, beat in beats.items()}
 
 
 @dataclass
@@ -95,10 +51,10 @@ class WatchReport:
         return lines
 
 
-def _alerts(report_daemon: DaemonHealth, overdue: Sequence[schedule_watch.Overdue]) -> list[Alert]:
+def _alerts(daemon: DaemonHealth, overdue: Sequence[schedule_watch.Overdue]) -> list[Alert]:
     alerts = []
-    if not report_daemon.healthy:
-        silent_for = [age for name in report_daemon.silent if (age := report_daemon.ages[name]) is not None]
+    if not daemon.healthy:
+        silent_for = [age for name in daemon.silent if (age := daemon.ages[name]) is not None]
         alerts.append(
             Alert(
                 DAEMON_DOWN,
@@ -111,11 +67,11 @@ def _alerts(report_daemon: DaemonHealth, overdue: Sequence[schedule_watch.Overdu
                         if silent_for
                         else "at all (no heartbeat in its run storage)"
                     ),
-                    "silent_daemons": ", ".join(report_daemon.silent),
-                    "last_heartbeat_at": report_daemon.last_seen,
+                    "silent_daemons": ", ".join(daemon.silent),
+                    "last_heartbeat_at": daemon.last_seen,
                 },
                 # One incident per silence: the daemon's last heartbeat before it went quiet.
-                incident=f"last-heartbeat:{report_daemon.last_seen or 'never'}",
+                incident=f"last-heartbeat:{daemon.last_seen or 'never'}",
             )
         )
     for item in overdue:

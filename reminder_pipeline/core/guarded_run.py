@@ -284,12 +284,8 @@ def _schedule_overdue_check(spec: JobSpec) -> Check:
             connection.execute(
                 sa.text(
                     "SELECT to_char(expected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI\"Z\"') AS id,"
-                    " count(*) OVER () AS total FROM public.schedule_overdue AS o"
-                    " WHERE o.job_name = :job AND o.resolved_at IS NULL"
-                    # A success since is a resolution the next watchdog pass will record: not overdue now.
-                    " AND NOT EXISTS (SELECT 1 FROM public.cron_execution_logs AS l WHERE l.job_name = o.job_name"
-                    " AND l.status = 'success' AND l.started_at >= o.expected_at - interval '1 minute')"
-                    " ORDER BY o.expected_at DESC LIMIT 5"
+                    " count(*) OVER () AS total FROM public.open_schedule_overdue"
+                    " WHERE job_name = :job ORDER BY expected_at DESC LIMIT 5"
                 ),
                 {"job": spec.name},
             )

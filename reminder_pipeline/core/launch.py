@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reminder_pipeline.core import settings
+from reminder_pipeline.core.daemon_health import QUEUE_DAEMON, read_daemon_heartbeats
 from reminder_pipeline.core.errors import ConfigurationError
 from reminder_pipeline.core.run_config import launch_problem
 
@@ -37,8 +38,8 @@ class CodeLocationUnavailable(ConfigurationError):
 
 def queue_is_served(instance: Any) -> bool:
     """Whether a daemon dequeues runs (its heartbeat in the instance's storage is fresh)."""
-    beat = instance.get_daemon_heartbeats().get("QUEUED_RUN_COORDINATOR")
-    return beat is not None and time.time() - beat.timestamp < QUEUE_DAEMON_STALE_SECONDS
+    beat = read_daemon_heartbeats(instance).get(QUEUE_DAEMON)
+    return beat is not None and time.time() - beat < QUEUE_DAEMON_STALE_SECONDS
 
 
 @contextmanager

@@ -27,10 +27,6 @@ AS_OF_TAG = "reminder_pipeline/as_of"
 DRY_RUN_TAG = "reminder_pipeline/dry_run"
 
 
-#: A run may act for a date at most this far from today (Oslo) without an explicit override: a
-#: typo like 9999-12-31 must not send real reminders.
-
-
 def date_outside_window(as_of: dt.date, today: dt.date | None = None) -> str | None:
     """Why `as_of` is outside the sane window, or None; the message names the rule, not the date."""
     today = today or today_local()

@@ -20,7 +20,8 @@ from reminder_pipeline.core.errors import ConfigurationError
 
 #: Timezone in which "today", every reminder date and quiet hours are computed.
 LOCAL_TIMEZONE = "Europe/Oslo"
-#: A run's as_of may lie this many days ahead of / behind today without allow_any_date.
+#: A run may act for a date at most this far from today (Oslo) without an explicit override
+#: (allow_any_date): a typo like 9999-12-31 must not send real reminders.
 MAX_DAYS_AHEAD = 1
 MAX_DAYS_BACK = 31
 
@@ -201,22 +202,29 @@ def _env_file_values() -> dict[str, str]:
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
+def _raw_setting(variable: str) -> tuple[str, str] | None:
+    """A variable's value and where it comes from: the environment first, then the env file."""
+    value = os.environ.get(variable, "").strip()
+    if value:
+        return value, "environment"
+    value = _env_file_values().get(variable, "").strip()
+    return (value, "env file") if value else None
+
+
 def setting_source(variable: str) -> str | None:
     """Where a variable's value comes from for this process: `environment`, `env file`, or None."""
-    if os.environ.get(variable, "").strip():
-        return "environment"
-    if _env_file_values().get(variable, "").strip():
-        return "env file"
-    return None
+    found = _raw_setting(variable)
+    return found[1] if found else None
 
 
 def heartbeat_url(name: str) -> str | None:
     """The external monitor's ping URL for a job (or `dagster_daemon`), from the environment or the
     env file; None when not configured. A value that is not an http(s) URL is refused by name."""
     variable = HEARTBEAT_PREFIX + name.upper()
-    value = (os.environ.get(variable) or _env_file_values().get(variable) or "").strip()
-    if not value:
+    found = _raw_setting(variable)
+    if found is None:
         return None
+    value = found[0]
     if not re.match(r"^https?://[^\s/]+", value) or len(value) > 2000:
         raise ConfigurationError(f"{variable}: must be an http:// or https:// URL of at most 2000 characters")
     return value.rstrip("/")

@@ -290,15 +290,17 @@ class ChannelSettings:
     push_webhook_url: str | None = None
 
 
-def delivery_configured(connection: sa.Connection | None) -> bool:
-    """Whether any delivery channel is configured now (Vault's push URL, `PUSH_WEBHOOK_URL`,
-    `NOTIFY_SMTP_HOST`): reads only and builds nothing, so a sensor may ask it on every tick."""
-    current = settings.load()
-    return bool(
-        settings.secret(current.push_webhook_url)
-        or current.notify_smtp_host
-        or read_secret(connection, VAULT_PUSH_WEBHOOK_URL)
+def push_webhook_url(connection: sa.Connection | None, override: str | None = None) -> str | None:
+    """The push gateway's URL: the resource's override (tests), Vault, then `PUSH_WEBHOOK_URL`."""
+    return (
+        override or read_secret(connection, VAULT_PUSH_WEBHOOK_URL) or settings.secret(settings.load().push_webhook_url)
     )
+
+
+def delivery_configured(connection: sa.Connection | None) -> bool:
+    """Whether any delivery channel is configured now (the push gateway, or `NOTIFY_SMTP_HOST`): reads
+    only and builds nothing, so a sensor may ask it on every tick."""
+    return bool(push_webhook_url(connection) or settings.load().notify_smtp_host)
 
 
 @contextmanager
@@ -309,11 +311,7 @@ def configured_channels(
     environment) and closed on the way out. Empty when none is configured."""
     current = settings.load()
     built: dict[str, DeliveryChannel] = {}
-    url = (
-        config.push_webhook_url
-        or read_secret(connection, VAULT_PUSH_WEBHOOK_URL)
-        or settings.secret(current.push_webhook_url)
-    )
+    url = push_webhook_url(connection, config.push_webhook_url)
     try:
         if url:
             built["push"] = PushGatewayChannel(

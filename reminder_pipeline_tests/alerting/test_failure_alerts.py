@@ -4,7 +4,6 @@ delivered by the `ops_alert_delivery` job to a real HTTP server on 127.0.0.1 sta
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ from reminder_pipeline_tests.http_peers import HttpPeer
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
 SENSOR = "ops_run_failures"
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Long-run and missed-run sensors, evaluated against real execution-log rows."""
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -13,12 +12,6 @@ from reminder_pipeline_tests.dagster_helpers import Tick, alerting_for, tick
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 def _log_row(db: sa.Connection, status: str, started_minutes_ago: float, job: str = "assignment_reminders") -> None:

@@ -4,7 +4,6 @@ reported down; the external monitor gets `/fail`; operations get exactly one ale
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -12,19 +11,14 @@ from dagster import DagsterInstance
 from dagster._daemon.types import DaemonHeartbeat
 
 from reminder_pipeline.alerting import schedule_watch
-from reminder_pipeline.alerting.watchdog import REQUIRED_DAEMONS, daemon_health, watch
+from reminder_pipeline.alerting.watchdog import watch
+from reminder_pipeline.core.daemon_health import REQUIRED_DAEMONS, daemon_health
 from reminder_pipeline.definitions import JOB_SPECS
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
 JOB = "assignment_reminders"
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 @pytest.fixture

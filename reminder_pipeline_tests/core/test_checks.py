@@ -2,7 +2,6 @@
 "Execute checks" in the UI runs them), against real rows that break the rules."""
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -14,12 +13,6 @@ from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ Dagster, the incident alerts it raises, and when the sensor asks for a run."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -19,12 +18,6 @@ from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date.today()
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as instance:
-        yield instance
 
 
 @pytest.fixture
