@@ -330,15 +330,16 @@ CREATE TABLE public.schedule_overdue (
 );
 
 CREATE VIEW public.open_schedule_overdue WITH (security_invoker='true') AS
- SELECT job_name,
-    expected_at,
-    detected_at,
-    detected_by,
-    ( SELECT max(l.started_at) AS max
+ SELECT o.job_name,
+    o.expected_at,
+    o.detected_at,
+    o.detected_by,
+    s.last_success_at
+   FROM (public.schedule_overdue o
+     LEFT JOIN LATERAL ( SELECT max(l.started_at) AS last_success_at
            FROM public.cron_execution_logs l
-          WHERE ((l.job_name = o.job_name) AND (l.status = 'success'::text))) AS last_success_at
-   FROM public.schedule_overdue o
-  WHERE ((resolved_at IS NULL) AND (NOT app_private.success_covers(job_name, expected_at)));
+          WHERE ((l.job_name = o.job_name) AND (l.status = 'success'::text))) s ON (true))
+  WHERE ((o.resolved_at IS NULL) AND (NOT app_private.success_covers(o.job_name, o.expected_at)));
 
 CREATE TABLE public.ops_alerts (
     id uuid DEFAULT gen_random_uuid() NOT NULL,

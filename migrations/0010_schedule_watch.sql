@@ -60,11 +60,12 @@ $$;
 -- What is overdue now: recorded, not resolved, and not covered by a success since (which the next
 -- pass of the watchdog or pg_cron will record as resolved). `logs`, the admin API and the asset
 -- check read this view; security_invoker keeps the tables' row-level security for whoever reads it.
+-- (Two relations in FROM: PostgreSQL 15 and 16+ then print the definition alike, which schema.sql needs.)
 CREATE VIEW public.open_schedule_overdue WITH (security_invoker = true) AS
-    SELECT o.job_name, o.expected_at, o.detected_at, o.detected_by,
-           (SELECT max(l.started_at) FROM public.cron_execution_logs AS l
-            WHERE l.job_name = o.job_name AND l.status = 'success') AS last_success_at
+    SELECT o.job_name, o.expected_at, o.detected_at, o.detected_by, s.last_success_at
     FROM public.schedule_overdue AS o
+    LEFT JOIN LATERAL (SELECT max(l.started_at) AS last_success_at FROM public.cron_execution_logs AS l
+                       WHERE l.job_name = o.job_name AND l.status = 'success') AS s ON true
     WHERE o.resolved_at IS NULL AND NOT app_private.success_covers(o.job_name, o.expected_at);
 
 -- Record every expected run without a success (once), resolve the records a success now covers,
