@@ -356,7 +356,9 @@ CREATE TABLE public.ops_alerts (
     incident_key text NOT NULL,
     next_attempt_at timestamp with time zone,
     expired_at timestamp with time zone,
-    CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text, 'notification_delivery_gave_up'::text, 'notification_delivery_recovered'::text, 'daemon_down'::text, 'schedule_overdue'::text])))
+    resolved_at timestamp with time zone,
+    CONSTRAINT ops_alerts_kind_check CHECK ((kind = ANY (ARRAY['consecutive_failures'::text, 'recovered'::text, 'long_running'::text, 'missed_run'::text, 'missed_run_recovered'::text, 'dynamics_sync_dead'::text, 'notification_delivery_gave_up'::text, 'notification_delivery_recovered'::text, 'daemon_down'::text, 'schedule_overdue'::text]))),
+    CONSTRAINT ops_alerts_resolved_only_if_unsent CHECK (((resolved_at IS NULL) OR (delivered_at IS NULL)))
 );
 
 CREATE TABLE public.peer_mentors (
@@ -480,7 +482,7 @@ CREATE INDEX notifications_recipient_idx ON public.notifications USING btree (re
 
 CREATE INDEX notifications_sending_idx ON public.notifications USING btree (message_key) WHERE (status = 'sending'::text);
 
-CREATE INDEX ops_alerts_due_idx ON public.ops_alerts USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (expired_at IS NULL));
+CREATE INDEX ops_alerts_due_idx ON public.ops_alerts USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (expired_at IS NULL) AND (resolved_at IS NULL));
 
 CREATE INDEX peer_mentors_coordinator_idx ON public.peer_mentors USING btree (coordinator_id);
 

@@ -313,6 +313,7 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
     import pandas as pd
 
     from reminder_pipeline.alerting.schedule_watch import open_overdue
+    from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL
     from reminder_pipeline.alerting.store import undelivered_alerts
     from reminder_pipeline.core.execution_log import recent_runs
 
@@ -331,7 +332,12 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
         # Alerts that have not reached anyone yet come first: on-call must see them here.
         click.echo(f"UNDELIVERED OPERATIONS ALERTS: {len(alerts)}")
         for alert in alerts:
-            state = f"EXPIRED {alert.expired_at:%Y-%m-%d %H:%M}" if alert.expired_at else "retrying"
+            if alert.expired_at:
+                state = f"EXPIRED {alert.expired_at:%Y-%m-%d %H:%M}"
+            elif alert.delivery_error == NO_ALERT_CHANNEL:
+                state = "waiting for a channel"
+            else:
+                state = "retrying"
             click.echo(
                 f"  {alert.created_at:%Y-%m-%d %H:%M%z} {alert.kind} {alert.job_name} {alert.id}"
                 f" ({alert.delivery_attempts} attempt(s), {state}): {alert.delivery_error or ''}"
@@ -507,7 +513,17 @@ def ui(host: str, port: int) -> None:
     _check_ready(url)
     dagster_home = prepare_dagster_home(url)
     command = [_dagster_executable(), "dev", "-w", WORKSPACE_FILE, "-h", host, "-p", str(port)]
+    _warn_if_no_alert_channel()
     sys.exit(_run_until_stopped(command, cwd=dagster_home))
+
+
+def _warn_if_no_alert_channel() -> None:
+    """Once, where the daemon (which raises alerts) starts: not as an alert that retries forever."""
+    from reminder_pipeline.core.doctor import alert_channel_warning
+
+    warning = alert_channel_warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -576,6 +592,8 @@ def serve(role: str, host: str, port: int | None) -> None:
     else:
         command = [_dagster_executable("dagster-daemon"), "run", "-w", GRPC_WORKSPACE_FILE]
     click.echo(f"{role}: Dagster home {dagster_home}, database {describe(url)}", err=True)
+    if role == "daemon":
+        _warn_if_no_alert_channel()
     sys.exit(_run_until_stopped(command, cwd=dagster_home))
 
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from dagster import DagsterRun
 from dagster_shared.serdes import deserialize_value
 
+from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL
 from reminder_pipeline.cli import main
 from reminder_pipeline.core import packaged
 from reminder_pipeline.core.database import connect, with_database
@@ -176,17 +177,23 @@ def test_logs_shows_undelivered_and_expired_alerts_first(
             " ('consecutive_failures', 'assignment_reminders', '{}', 'a', 9, 'slack webhook answered HTTP 500',"
             "  now(), now() - interval '25 hours'),"
             " ('missed_run', 'dynamics_sync', '{}', 'b', 1, 'slack webhook: ReadTimeout', NULL, now()),"
-            " ('long_running', 'dynamics_sync', '{}', 'c', 1, NULL, NULL, now())"
-        )
+            " ('long_running', 'dynamics_sync', '{}', 'c', 1, NULL, NULL, now()),"
+            " ('daemon_down', 'dagster_daemon', '{}', 'd', 0, :no_channel, NULL, now()),"
+            " ('schedule_overdue', 'assignment_reminders', '{}', 'e', 2, 'slack webhook answered HTTP 500', NULL,"
+            "  now())"
+        ),
+        {"no_channel": NO_ALERT_CHANNEL},
     )
     db.execute(sa.text("UPDATE public.ops_alerts SET delivered_at = now() WHERE incident_key = 'c'"))
+    db.execute(sa.text("UPDATE public.ops_alerts SET resolved_at = now() WHERE incident_key = 'e'"))
     code, output = _invoke("logs")
     assert code == 0
     lines = output.splitlines()
-    assert lines[0] == "UNDELIVERED OPERATIONS ALERTS: 2"
+    assert lines[0] == "UNDELIVERED OPERATIONS ALERTS: 3"
     assert "EXPIRED" in output and "consecutive_failures assignment_reminders" in output
     assert "missed_run dynamics_sync" in output and "retrying" in output
-    assert "long_running" not in output
+    assert "daemon_down dagster_daemon" in output and "(0 attempt(s), waiting for a channel)" in output
+    assert "long_running" not in output and "schedule_overdue" not in output  # delivered; resolved unsent
 
 
 @pytest.mark.parametrize("as_of", ["9999-12-31", "2000-01-01"])
@@ -263,6 +270,25 @@ def test_doctor_names_each_setting_and_its_source_never_a_value(tmp_path: Path) 
     assert "job dynamics_sync: ready (no heartbeat URL)" in lines
     assert any(line.startswith("job notification_delivery: MISSING no delivery channel") for line in lines)
     assert "secret" not in done.stdout and "127.0.0.1:9" not in done.stdout
+    assert not any(line.startswith("alerts:") for line in lines)  # the env file's webhook is a channel
+
+
+def test_no_alert_channel_is_said_once_by_doctor_and_at_start_up_not_as_a_retrying_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reminder_pipeline.core.doctor import alert_channel_warning
+
+    monkeypatch.setenv("REMINDER_PIPELINE_ENV_FILE", "")
+    for name in ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "ALERT_SMTP_HOST", "ALERT_EMAIL_TO"):
+        monkeypatch.delenv(name, raising=False)
+    warning = alert_channel_warning()
+    assert warning is not None and warning.startswith("alerts: no alert channel in the environment")
+    _, output = _invoke("doctor")
+    assert output.count(warning) == 1
+    monkeypatch.setenv("ALERT_SMTP_HOST", "127.0.0.1")
+    assert alert_channel_warning() is not None  # a relay without recipients reaches no one
+    monkeypatch.setenv("ALERT_EMAIL_TO", "ops@example.invalid")
+    assert alert_channel_warning() is None
 
 
 def test_a_missing_env_file_or_a_bad_setting_is_one_line_naming_the_variable(

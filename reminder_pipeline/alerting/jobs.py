@@ -9,14 +9,14 @@
 import json
 
 import sqlalchemy as sa
-from dagster import Config, DagsterRunStatus, MetadataValue, OpExecutionContext, in_process_executor, job, op
+from dagster import Config, DagsterRunStatus, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 from pydantic import Field
 
 from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.alerting.service import EXPIRED, RESOLVED
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.alerts import Alert
 from reminder_pipeline.core.database import run_application_name
-from reminder_pipeline.core.errors import DeliveryFailed
 from reminder_pipeline.core.resources import PipelineDatabase
 
 ALERT_DELIVERY_JOB = "ops_alert_delivery"
@@ -39,30 +39,33 @@ class AlertDeliveryConfig(Config):
 def deliver_alerts(context: OpExecutionContext, config: AlertDeliveryConfig, ops_alerting: OpsAlerting) -> None:
     alerts = [Alert.from_config(json.loads(text)) for text in config.alerts]
     outcomes = ops_alerting.deliver_new(alerts) if alerts else []
-    lost = [
-        alert
-        for alert, outcome in zip(alerts, outcomes, strict=True)
-        if outcome and not outcome.alert_id and not outcome.sent
-    ]
     retried = ops_alerting.redeliver() if config.redeliver else []
+    attempted = [outcome for outcome in [*outcomes, *retried] if outcome and outcome.kind not in (RESOLVED, EXPIRED)]
     for outcome in [*outcomes, *retried]:
         if outcome is not None:
             (context.log.info if outcome.sent else context.log.warning)(outcome.describe())
-    context.add_output_metadata(
-        {
-            "alerts_requested": len(alerts),
-            "already_alerted": sum(outcome is None for outcome in outcomes),
-            "delivered": sum(bool(outcome and outcome.sent) for outcome in [*outcomes, *retried]),
-            "undelivered": sum(
-                bool(outcome and not outcome.sent and outcome.kind != "expired") for outcome in [*outcomes, *retried]
-            ),
-            "expired": sum(outcome.kind == "expired" for outcome in retried),
-            "incidents": MetadataValue.json([alert_tag(alert) for alert in alerts]),
-        }
-    )
-    if lost:
-        # Neither recorded nor delivered: fail the run so the sensor asks again (with backoff).
-        raise DeliveryFailed(f"{len(lost)} alert(s) neither recorded nor delivered (database and channels down)")
+    unsent = [outcome for outcome in attempted if not outcome.sent]
+    metadata = {
+        "alerts_requested": len(alerts),
+        "already_alerted": sum(outcome is None for outcome in outcomes),
+        "delivered": len(attempted) - len(unsent),
+        "undelivered": len(unsent),
+        "not_recorded": sum(outcome.alert_id is None for outcome in attempted),
+        "resolved_unsent": sum(len(outcome.resolved) for outcome in attempted)
+        + sum(outcome.kind == RESOLVED for outcome in retried),
+        "expired": sum(outcome.kind == EXPIRED for outcome in retried),
+        "incidents": MetadataValue.json([alert_tag(alert) for alert in alerts]),
+    }
+    if unsent:
+        # Green means delivered: an alert that reached no one fails the run (red on the job's page).
+        # A recorded one is retried by `ops_alert_redelivery`; one that could not even be recorded
+        # (database and channels down) is asked for again by the sensor that raised it.
+        reasons = sorted({outcome.error or "no reason given" for outcome in unsent})
+        raise Failure(
+            description=f"{len(unsent)} of {len(attempted)} alert(s) not delivered: {'; '.join(reasons)}",
+            metadata=metadata,
+        )
+    context.add_output_metadata(metadata)
 
 
 @job(

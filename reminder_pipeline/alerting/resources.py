@@ -46,6 +46,12 @@ class OpsAlerting(OpsAlertSink):
     def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
         return self.service().open_incident(kind, closed_by, job_name)
 
+    def is_recorded(self, alert: Alert) -> bool:
+        return self.service().is_recorded(alert)
+
+    def has_channel(self) -> bool:
+        return self.service().has_channel()
+
     def backlog(self) -> DeliveryBacklog:
         return self.service().backlog()
 

@@ -37,6 +37,7 @@ from reminder_pipeline.alerting.jobs import (
 )
 from reminder_pipeline.alerting.policy import RunSummary, run_failure_alerts
 from reminder_pipeline.alerting.resources import OpsAlerting
+from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, Alert
 from reminder_pipeline.core.database import connect
@@ -58,14 +59,17 @@ RETRY_BASE_SECONDS = 60
 RETRY_CAP_SECONDS = 30 * 60
 
 
-def _delivery_request(instance: DagsterInstance, alert: Alert) -> RunRequest | None:
-    """A run request for one alert, unless one was delivered, is under way, or waits out its backoff."""
+def _delivery_request(instance: DagsterInstance, alert: Alert, ops_alerting: OpsAlerting) -> RunRequest | None:
+    """A run request for one alert, unless one was delivered, is under way, or waits out its backoff.
+    Once the alert is recorded, retrying it is `ops_alert_redelivery`'s work, not this sensor's."""
     tag = alert_tag(alert)
     records = instance.get_run_records(RunsFilter(job_name=ALERT_DELIVERY_JOB, tags={ALERT_TAG: tag}), limit=100)
     if any(
         record.dagster_run.status not in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED) for record in records
     ):
         return None  # delivered (the incident's row exists), or a delivery is queued or running
+    if records and ops_alerting.is_recorded(alert):
+        return None  # recorded by a run that could not send it: the redelivery sensor retries it
     if records:
         wait = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (len(records) - 1))
         if time.time() - (records[0].end_time or 0) < wait:
@@ -78,12 +82,14 @@ def _delivery_request(instance: DagsterInstance, alert: Alert) -> RunRequest | N
     )
 
 
-def _answer(context: SensorEvaluationContext, alerts: Iterable[Alert], idle: str) -> SensorResult:
+def _answer(
+    context: SensorEvaluationContext, ops_alerting: OpsAlerting, alerts: Iterable[Alert], idle: str
+) -> SensorResult:
     """Run requests named after their alerts (the tick lists them by run key), and a log line per
     alert in the tick's own log: a tick that raised an alert says so."""
     requests = []
     for alert in alerts:
-        request = _delivery_request(context.instance, alert)
+        request = _delivery_request(context.instance, alert, ops_alerting)
         if request is None:
             context.log.info(f"{alert_tag(alert)}: already delivered, or a delivery is under way or backing off")
             continue
@@ -102,7 +108,7 @@ def _answer(context: SensorEvaluationContext, alerts: Iterable[Alert], idle: str
     description="Asks for one alert per execution-log row still running after the configured minutes (30).",
 )
 def long_running_runs_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
-    return _answer(context, ops_alerting.long_running_alerts(), "no run is running too long")
+    return _answer(context, ops_alerting, ops_alerting.long_running_alerts(), "no run is running too long")
 
 
 def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
@@ -126,7 +132,7 @@ def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
             watching_since = dt.datetime.now(dt.UTC)
             context.update_cursor(watching_since.isoformat())
         alerts = ops_alerting.missed_run_alerts(watching_since, windows)
-        return _answer(context, alerts, "every job succeeded within its window")
+        return _answer(context, ops_alerting, alerts, "every job succeeded within its window")
 
     return ops_missed_runs
 
@@ -176,7 +182,7 @@ def run_failures_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
                 announced=announced,
                 webserver_base_url=ops_alerting.webserver_base_url,
             )
-        return _answer(context, alerts, "no job is failing")
+        return _answer(context, ops_alerting, alerts, "no job is failing")
 
     return ops_run_failures
 
@@ -192,6 +198,9 @@ def alert_redelivery_sensor(context: SensorEvaluationContext, ops_alerting: OpsA
     backlog = ops_alerting.backlog()
     if not backlog.due and not backlog.to_expire:
         return SensorResult(skip_reason=SkipReason("no undelivered alert is due"))
+    if not backlog.to_expire and not ops_alerting.has_channel():
+        # Reported once at start-up and by `doctor`; a retry now would fail the same way.
+        return SensorResult(skip_reason=SkipReason(f"{backlog.due} alert(s) wait: {NO_ALERT_CHANNEL}"))
     # One request per backlog state and window: a failed retry run is asked for again next window.
     window = int(time.time() // CHECK_INTERVAL_SECONDS)
     return SensorResult(

@@ -30,10 +30,20 @@ from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import DatabaseUnavailable, DeliveryFailed
 from reminder_pipeline.core.execution_log import safe_error_message
 
+#: Why an alert waits unsent when no channel is configured (not a failed attempt: nothing to retry).
+NO_ALERT_CHANNEL = (
+    "no alert channel configured (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN + SLACK_ALERT_CHANNEL,"
+    " ALERT_SMTP_HOST + ALERT_EMAIL_TO, or slack_alert_webhook_url in Supabase Vault)"
+)
 #: The error line of a failure alert whose run never wrote an execution-log row.
 NO_LOG_ROW_MESSAGE = (
     "the run failed before it could write an execution-log row (database unreachable?): see the Dagster run"
 )
+
+
+#: Outcome kinds of bookkeeping, not alerts: an alert resolved unsent, an alert marked expired.
+RESOLVED = "resolved"
+EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -45,12 +55,17 @@ class AlertOutcome:
     alert_id: UUID | None
     sent: bool
     error: str | None = None
+    #: Unsent alerts of the incident this one closed (resolved, no longer retried).
+    resolved: tuple[UUID, ...] = ()
 
     def describe(self) -> str:
+        if self.kind in (RESOLVED, EXPIRED):
+            return f"alert {self.alert_id} {self.error}"
         if self.alert_id is None:
             return f"{self.kind} alert for {self.job_name} not recorded: {self.error}"
         state = "delivered" if self.sent else f"NOT delivered ({self.error})"
-        return f"{self.kind} alert {self.alert_id} for {self.job_name} {state}"
+        closed = f"; resolved {len(self.resolved)} unsent alert(s) of the incident it closes" if self.resolved else ""
+        return f"{self.kind} alert {self.alert_id} for {self.job_name} {state}{closed}"
 
 
 @dataclass
@@ -114,13 +129,21 @@ class AlertService:
 
     # -- sending ---------------------------------------------------------------------------------
 
+    def has_channel(self) -> bool:
+        """Whether any alert channel is configured (reads only: the environment, Vault)."""
+        try:
+            with connect(self.database_url, autocommit=True) as connection:
+                return bool(self._channels(connection))
+        except DatabaseUnavailable:
+            return bool(self._channels(None))
+
     def _send_to_channels(self, connection: sa.Connection | None, alert: Alert) -> tuple[bool, str | None]:
         try:
             channels = list(self._channels(connection))
         except Exception as error:
             channels, errors = [], [f"channel setup: {safe_error_message(error)}"]
         else:
-            errors = [] if channels else ["no alert channel configured (Vault or SLACK_WEBHOOK_URL, ALERT_SMTP_*)"]
+            errors = [] if channels else [NO_ALERT_CHANNEL]
         delivered = False
         for channel in channels:
             try:
@@ -134,7 +157,10 @@ class AlertService:
 
     def _deliver(self, connection: sa.Connection, alert_id: UUID, alert: Alert) -> AlertOutcome:
         delivered, error_text = self._send_to_channels(connection, alert)
-        store.mark_delivery(connection, alert_id, delivered=delivered, error=error_text)
+        if error_text == NO_ALERT_CHANNEL:
+            store.mark_waiting_for_channel(connection, alert_id, NO_ALERT_CHANNEL)
+        else:
+            store.mark_delivery(connection, alert_id, delivered=delivered, error=error_text)
         return AlertOutcome(alert.kind, alert.job_name, alert_id, delivered, error_text)
 
     def send(self, alert: Alert) -> AlertOutcome | None:
@@ -150,7 +176,12 @@ class AlertService:
                 for alert in alerts:
                     enriched = self._with_log_details(connection, alert)
                     alert_id = store.record(connection, enriched)
-                    outcomes.append(None if alert_id is None else self._deliver(connection, alert_id, enriched))
+                    if alert_id is None:
+                        outcomes.append(None)
+                        continue
+                    resolved = tuple(store.resolve_closed(connection, enriched))
+                    outcome = self._deliver(connection, alert_id, enriched)
+                    outcomes.append(dataclasses.replace(outcome, resolved=resolved))
                 return outcomes
         except DatabaseUnavailable as error:
             return [self._deliver_unrecorded(alert, f"not recorded ({error})") for alert in alerts]
@@ -183,14 +214,31 @@ class AlertService:
         return dataclasses.replace(alert, execution_log_id=row.id if row is not None else None, payload=payload)
 
     def redeliver(self) -> list[AlertOutcome]:
-        """Retry the undelivered alerts that are due (capped backoff); mark day-old ones expired."""
+        """Retry the undelivered alerts that are due (capped backoff), once the ones whose long run
+        has ended are resolved; mark day-old ones expired."""
         with connect(self.database_url) as connection, connection.begin():
+            resolved = store.resolve_finished_long_runs(connection)
             outcomes = [self._deliver(connection, alert_id, alert) for alert_id, alert in store.claim_due(connection)]
             expired = store.expire_stale(connection)
-        return outcomes + [
-            AlertOutcome("expired", "-", alert_id, False, "undelivered for 24 hours: marked expired")
-            for alert_id in expired
-        ]
+        return (
+            outcomes
+            + [
+                AlertOutcome(RESOLVED, "-", alert_id, False, "resolved unsent: its long run ended first")
+                for alert_id in resolved
+            ]
+            + [
+                AlertOutcome(EXPIRED, "-", alert_id, False, "marked expired: undelivered for 24 hours")
+                for alert_id in expired
+            ]
+        )
+
+    def is_recorded(self, alert: Alert) -> bool:
+        """Whether this incident's alert is in `ops_alerts` (False when the database cannot tell)."""
+        try:
+            with connect(self.database_url, autocommit=True) as connection:
+                return store.is_recorded(connection, alert)
+        except DatabaseUnavailable:
+            return False
 
     def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
         with connect(self.database_url, autocommit=True) as connection:

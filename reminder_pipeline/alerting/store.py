@@ -1,5 +1,6 @@
 """`ops_alerts`: record an alert once per incident, then its delivery outcome; retry with capped
-backoff until delivered, and mark what stayed undelivered for a day as expired (never drop it)."""
+backoff until delivered, resolve it unsent when its incident closes first, and mark what stayed
+undelivered for a day as expired (never drop it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from reminder_pipeline.core.alerts import Alert
+from reminder_pipeline.core.alerts import CLOSES, LONG_RUNNING, Alert
 
 #: Backoff between delivery attempts: 1, 2, 4, ... minutes, at most 30.
 BACKOFF_BASE_SECONDS = 60
@@ -60,8 +61,10 @@ def mark_delivery(connection: sa.Connection, alert_id: UUID, *, delivered: bool,
     )
 
 
+#: Neither delivered nor given up on: still to be sent.
+_OPEN = "delivered_at IS NULL AND expired_at IS NULL AND resolved_at IS NULL"
 _DUE = (
-    "delivered_at IS NULL AND expired_at IS NULL"
+    f"{_OPEN}"
     " AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())"
     " AND created_at > clock_timestamp() - make_interval(secs => :expire_seconds)"
 )
@@ -94,13 +97,22 @@ def claim_due(connection: sa.Connection, limit: int = 20) -> list[tuple[UUID, Al
     ]
 
 
+def mark_waiting_for_channel(connection: sa.Connection, alert_id: UUID, reason: str) -> None:
+    """No channel to try: not an attempt, no backoff. The alert waits, and the redelivery sensor
+    sends it once a channel is configured."""
+    connection.execute(
+        sa.text("UPDATE public.ops_alerts SET delivery_error = :reason, next_attempt_at = NULL WHERE id = :id"),
+        {"id": alert_id, "reason": reason},
+    )
+
+
 def expire_stale(connection: sa.Connection) -> list[UUID]:
     """Mark alerts undelivered for longer than :data:`EXPIRE_AFTER` as expired; their ids."""
     return list(
         connection.execute(
             sa.text(
                 "UPDATE public.ops_alerts SET expired_at = clock_timestamp(), next_attempt_at = NULL"
-                " WHERE delivered_at IS NULL AND expired_at IS NULL"
+                f" WHERE {_OPEN}"
                 " AND created_at <= clock_timestamp() - make_interval(secs => :expire_seconds) RETURNING id"
             ),
             {"expire_seconds": EXPIRE_AFTER.total_seconds()},
@@ -124,14 +136,61 @@ def backlog(connection: sa.Connection) -> DeliveryBacklog:
     row = connection.execute(
         sa.text(
             f"SELECT count(*) FILTER (WHERE {_DUE}) AS due,"
-            " count(*) FILTER (WHERE delivered_at IS NULL AND expired_at IS NULL"
-            "   AND created_at <= clock_timestamp() - make_interval(secs => :expire_seconds)) AS to_expire,"
+            " count(*) FILTER (WHERE created_at <= clock_timestamp() - make_interval(secs => :expire_seconds))"
+            "   AS to_expire,"
             " coalesce(md5(string_agg(id::text || ':' || delivery_attempts, ',' ORDER BY id)), '') AS fingerprint"
-            " FROM public.ops_alerts WHERE delivered_at IS NULL AND expired_at IS NULL"
+            f" FROM public.ops_alerts WHERE {_OPEN}"
         ),
         {"expire_seconds": EXPIRE_AFTER.total_seconds()},
     ).one()
     return DeliveryBacklog(row.due, row.to_expire, row.fingerprint)
+
+
+def resolve_closed(connection: sa.Connection, closing: Alert) -> list[UUID]:
+    """The unsent alert of the incident `closing` closes (see `CLOSES`), resolved; its id."""
+    opened = CLOSES.get(closing.kind)
+    if opened is None:
+        return []
+    return list(
+        connection.execute(
+            sa.text(
+                "UPDATE public.ops_alerts SET resolved_at = clock_timestamp(), next_attempt_at = NULL"
+                f" WHERE kind = :opened AND job_name = :job AND incident_key = :incident AND {_OPEN} RETURNING id"
+            ),
+            {"opened": opened, "job": closing.job_name, "incident": closing.incident_key},
+        )
+        .scalars()
+        .all()
+    )
+
+
+def resolve_finished_long_runs(connection: sa.Connection) -> list[UUID]:
+    """Unsent `long_running` alerts whose run has finished since, resolved; their ids."""
+    return list(
+        connection.execute(
+            sa.text(
+                "UPDATE public.ops_alerts AS a SET resolved_at = clock_timestamp(), next_attempt_at = NULL"
+                " FROM public.cron_execution_logs AS l WHERE a.kind = :kind AND l.id = a.execution_log_id"
+                " AND l.status <> 'running'"
+                " AND a.delivered_at IS NULL AND a.expired_at IS NULL AND a.resolved_at IS NULL RETURNING a.id"
+            ),
+            {"kind": LONG_RUNNING},
+        )
+        .scalars()
+        .all()
+    )
+
+
+def is_recorded(connection: sa.Connection, alert: Alert) -> bool:
+    return bool(
+        connection.execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM public.ops_alerts"
+                " WHERE kind = :kind AND job_name = :job AND incident_key = :incident)"
+            ),
+            {"kind": alert.kind, "job": alert.job_name, "incident": alert.incident_key},
+        ).scalar()
+    )
 
 
 def undelivered_alerts(connection: sa.Connection, job_name: str | None = None, limit: int = 50) -> list[sa.Row]:
@@ -139,7 +198,7 @@ def undelivered_alerts(connection: sa.Connection, job_name: str | None = None, l
     return connection.execute(
         sa.text(
             "SELECT id, kind, job_name, created_at, delivery_attempts, delivery_error, expired_at"
-            " FROM public.ops_alerts WHERE delivered_at IS NULL"
+            " FROM public.ops_alerts WHERE delivered_at IS NULL AND resolved_at IS NULL"
             " AND (CAST(:job AS text) IS NULL OR job_name = :job) ORDER BY created_at DESC LIMIT :limit"
         ),
         {"job": job_name, "limit": limit},

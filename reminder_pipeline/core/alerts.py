@@ -26,6 +26,13 @@ NOTIFICATION_DELIVERY_RECOVERED = "notification_delivery_recovered"
 #: Raised by `reminder-pipeline watchdog`, which needs no Dagster process.
 DAEMON_DOWN = "daemon_down"
 SCHEDULE_OVERDUE = "schedule_overdue"
+#: A closing alert, recorded, resolves the still-unsent alert of the incident it closes (same job,
+#: same incident key): an alert about a problem that is over is not retried.
+CLOSES = {
+    RECOVERED: CONSECUTIVE_FAILURES,
+    MISSED_RUN_RECOVERED: MISSED_RUN,
+    NOTIFICATION_DELIVERY_RECOVERED: NOTIFICATION_DELIVERY_GAVE_UP,
+}
 
 
 @dataclass(frozen=True)

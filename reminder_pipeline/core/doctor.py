@@ -45,6 +45,23 @@ def _any(*variables: str) -> bool:
     return any(settings.setting_source(variable) for variable in variables)
 
 
+def alert_channel_warning() -> str | None:
+    """The line to say once (at start-up, in `doctor`) when no alert channel is in the environment;
+    alerts then wait in `ops_alerts` unsent instead of failing attempt after attempt."""
+    if (
+        _any("SLACK_WEBHOOK_URL")
+        or (_any("ALERT_SMTP_HOST") and _any("ALERT_EMAIL_TO"))
+        or (_any("SLACK_BOT_TOKEN") and _any("SLACK_ALERT_CHANNEL"))
+    ):
+        return None
+    # Vault may still hold the webhook (Supabase); only the database can tell, at run time.
+    return (
+        "alerts: no alert channel in the environment (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN + SLACK_ALERT_CHANNEL,"
+        " ALERT_SMTP_HOST + ALERT_EMAIL_TO); only a webhook in Supabase Vault (slack_alert_webhook_url) would"
+        " remain. Alerts are recorded and wait unsent (`reminder-pipeline logs` lists them)"
+    )
+
+
 def diagnose(specs: Sequence[JobSpec]) -> Diagnosis:
     report = Diagnosis()
     env_file = settings.env_file()
@@ -62,18 +79,9 @@ def diagnose(specs: Sequence[JobSpec]) -> Diagnosis:
 
     if not _any("DATABASE_URL"):
         report.lines.append("database: embedded server (DATABASE_URL unset): fine on a laptop, never in production")
-    alert_channel = (
-        _any("SLACK_WEBHOOK_URL")
-        or (_any("ALERT_SMTP_HOST") and _any("ALERT_EMAIL_TO"))
-        or (_any("SLACK_BOT_TOKEN") and _any("SLACK_ALERT_CHANNEL"))
-    )
-    if not alert_channel:
-        # Vault may still hold the webhook (Supabase); only the database can tell, at run time.
-        report.lines.append(
-            "alerts: no alert channel in the environment (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN + SLACK_ALERT_CHANNEL,"
-            " ALERT_SMTP_HOST + ALERT_EMAIL_TO); only a webhook in Supabase Vault"
-            " (slack_alert_webhook_url) would remain"
-        )
+    missing_alert_channel = alert_channel_warning()
+    if missing_alert_channel:
+        report.lines.append(missing_alert_channel)
     needs = {
         "notification_delivery": (
             _any("PUSH_WEBHOOK_URL") or (_any("NOTIFY_SMTP_HOST") and _any("NOTIFY_EMAIL_FROM")),

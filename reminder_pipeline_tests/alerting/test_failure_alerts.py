@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 
 from reminder_pipeline.alerting import sensors
+from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.alerting.secrets import slack_webhook_url
-from reminder_pipeline.alerting.service import NO_LOG_ROW_MESSAGE
+from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL, NO_LOG_ROW_MESSAGE
+from reminder_pipeline.alerting.store import undelivered_alerts
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import alerting_for, run_assignment_reminders, run_log_text, tick
+from reminder_pipeline_tests.dagster_helpers import Tick, alerting_for, run_assignment_reminders, run_log_text, tick
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
@@ -35,6 +37,16 @@ def _break(db: sa.Connection) -> None:
 
 def _repair(db: sa.Connection) -> None:
     db.execute(sa.text("ALTER TABLE public.notifications_moved RENAME TO notifications"))
+
+
+def _fail_twice_and_tick(
+    db: sa.Connection, database_url: str, alerting: OpsAlerting, instance: DagsterInstance
+) -> Tick:
+    """Two failed runs of the job (a moved table), then one tick of the failure sensor: one alert."""
+    _break(db)
+    for _ in range(2):
+        run_assignment_reminders(database_url, AS_OF, alerting, instance)
+    return tick(SENSOR, instance, database_url, alerting)
 
 
 def _alert_rows(db: sa.Connection) -> list[sa.Row]:
@@ -187,10 +199,13 @@ def test_a_slack_that_hangs_costs_the_delivery_run_at_most_the_timeout_and_never
     assert not result.success and job_seconds < 10  # the job never waits for Slack
     assert tick_seconds < 5  # evaluating the sensor sends nothing, so it cannot hang on Slack
     assert sensor_tick.result.run_requests
-    assert [run.success for run in delivery.runs] == [True]
+    # Green means delivered: the alert reached no one, so the delivery run is red, and says why.
+    assert [run.success for run in delivery.runs] == [False]
+    assert "1 of 1 alert(s) not delivered" in _failure(instance, delivery.runs[0].run_id)
     (alert,) = _alert_rows(db)
     assert alert.delivered_at is None and "timed out" in alert.delivery_error.lower()
     assert slack.url not in alert.delivery_error
+    assert slack.url not in run_log_text(instance, delivery.runs[0].run_id)
 
 
 def test_an_undelivered_alert_is_retried_with_backoff_until_delivered(
@@ -198,10 +213,7 @@ def test_an_undelivered_alert_is_retried_with_backoff_until_delivered(
 ) -> None:
     slack.status = 500
     alerting = alerting_for(database_url, slack_webhook_url=slack.url)
-    _break(db)
-    for _ in range(2):
-        run_assignment_reminders(database_url, AS_OF, alerting, instance)
-    tick(SENSOR, instance, database_url, alerting)
+    _fail_twice_and_tick(db, database_url, alerting, instance)
     (alert,) = _alert_rows(db)
     assert (alert.delivered_at, alert.delivery_attempts, alert.delivery_error) == (
         None,
@@ -230,10 +242,7 @@ def test_an_alert_undelivered_for_a_day_is_marked_expired_not_dropped(
 ) -> None:
     slack.status = 500
     alerting = alerting_for(database_url, slack_webhook_url=slack.url)
-    _break(db)
-    for _ in range(2):
-        run_assignment_reminders(database_url, AS_OF, alerting, instance)
-    tick(SENSOR, instance, database_url, alerting)
+    _fail_twice_and_tick(db, database_url, alerting, instance)
     db.execute(sa.text("UPDATE public.ops_alerts SET created_at = now() - interval '25 hours'"))
     tick("ops_alert_redelivery", instance, database_url, alerting)
     expired = db.execute(sa.text("SELECT expired_at, delivered_at FROM public.ops_alerts")).one()
@@ -261,10 +270,7 @@ def test_the_webhook_url_comes_from_supabase_vault_when_there_is_one(
             ).bindparams(url=slack.url)
         )
         alerting = alerting_for(database_url)
-        _break(db)
-        for _ in range(2):
-            run_assignment_reminders(database_url, AS_OF, alerting, instance)
-        delivery = tick(SENSOR, instance, database_url, alerting)
+        delivery = _fail_twice_and_tick(db, database_url, alerting, instance)
         assert len(slack.requests) == 1 and wrong_slack.requests == []
     logs = run_log_text(instance, delivery.runs[0].run_id)
     assert "consecutive_failures alert" in logs and "delivered" in logs
@@ -294,16 +300,130 @@ def test_with_the_database_down_the_last_webhook_read_from_vault_is_used(
     assert oct(cache.stat().st_mode & 0o777) == "0o600"
 
 
-def test_no_channel_configured_is_recorded_not_silent(
-    db: sa.Connection, database_url: str, overdue: None, instance: DagsterInstance
+def test_no_channel_configured_is_recorded_waits_unretried_and_goes_out_once_one_is(
+    db: sa.Connection,
+    database_url: str,
+    overdue: None,
+    instance: DagsterInstance,
+    slack: HttpPeer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """No channel: the alert is recorded, its delivery run is red (nobody was told), and it is not
+    retried attempt after attempt: it waits, and the redelivery sensor says why on its tick. Once a
+    channel is configured, it goes out."""
     alerting = alerting_for(database_url)
-    _break(db)
-    for _ in range(2):
-        run_assignment_reminders(database_url, AS_OF, alerting, instance)
-    tick(SENSOR, instance, database_url, alerting)
+    delivery = _fail_twice_and_tick(db, database_url, alerting, instance)
+    assert [run.success for run in delivery.runs] == [False]
+    assert "no alert channel configured" in _failure(instance, delivery.runs[0].run_id)
     (alert,) = _alert_rows(db)
-    assert alert.delivered_at is None and "no alert channel configured" in alert.delivery_error
+    assert (alert.delivered_at, alert.delivery_attempts, alert.next_attempt_at) == (None, 0, None)
+    assert alert.delivery_error == NO_ALERT_CHANNEL
+
+    monkeypatch.setattr(sensors, "RETRY_BASE_SECONDS", 0)
+    assert tick(SENSOR, instance, database_url, alerting).runs == []  # recorded: not asked for again
+    waiting = tick("ops_alert_redelivery", instance, database_url, alerting)
+    assert waiting.runs == [] and waiting.result.skip_reason is not None
+    assert waiting.result.skip_reason.skip_message == f"1 alert(s) wait: {NO_ALERT_CHANNEL}"
+
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack.url)  # the operator configures a channel
+    sent = tick("ops_alert_redelivery", instance, database_url, alerting)
+    assert [run.success for run in sent.runs] == [True]
+    assert _headlines(slack) == ["assignment_reminders failed 2 times in a row"]
+    assert _alert_rows(db)[0].delivered_at is not None
+
+
+@pytest.mark.parametrize("slack_fault", ["refused", "500"])
+def test_an_alert_delivery_run_that_reached_no_one_fails(
+    db: sa.Connection,
+    database_url: str,
+    overdue: None,
+    instance: DagsterInstance,
+    slack: HttpPeer,
+    unused_port: int,
+    slack_fault: str,
+) -> None:
+    """The rule (docs/alerting.md): an `ops_alert_delivery` run fails when an alert it attempted
+    reached no channel. A refused port and a 500ing Slack here; a hanging one above."""
+    url = f"http://127.0.0.1:{unused_port}/hook" if slack_fault == "refused" else slack.url
+    slack.status = 500
+    alerting = alerting_for(database_url, slack_webhook_url=url)
+    delivery = _fail_twice_and_tick(db, database_url, alerting, instance)
+    assert [run.success for run in delivery.runs] == [False]
+    failure = _failure(instance, delivery.runs[0].run_id)
+    expected = "Connection refused" if slack_fault == "refused" else "answered HTTP 500"
+    assert "1 of 1 alert(s) not delivered" in failure and expected in failure and url not in failure
+    (alert,) = _alert_rows(db)
+    assert (alert.delivered_at, alert.delivery_attempts) == (None, 1)
+
+
+def test_a_recovery_resolves_the_failure_alert_that_was_never_sent(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance
+) -> None:
+    """Slack down while the job failed, back when it recovered: on-call gets the recovery (which says
+    how many runs failed), the never-sent failure alert is resolved, not retried, and `logs` no longer
+    lists it as undelivered."""
+    slack.status = 500
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    _fail_twice_and_tick(db, database_url, alerting, instance)
+    _repair(db)
+    slack.status = 200
+    assert run_assignment_reminders(database_url, AS_OF, alerting, instance).success
+    recovery = tick(SENSOR, instance, database_url, alerting)
+
+    assert [run.success for run in recovery.runs] == [True]
+    assert _headlines(slack) == [  # the attempt Slack answered 500, then the recovery only
+        "assignment_reminders failed 2 times in a row",
+        "assignment_reminders recovered after 2 consecutive failures",
+    ]
+    rows = {row.kind: row for row in _resolution_rows(db)}
+    assert rows["consecutive_failures"].resolved_at is not None
+    assert rows["consecutive_failures"].delivered_at is None and rows["consecutive_failures"].next_attempt_at is None
+    assert rows["recovered"].delivered_at is not None and rows["recovered"].resolved_at is None
+    db.execute(sa.text("UPDATE public.ops_alerts SET created_at = now() - interval '25 hours'"))
+    assert tick("ops_alert_redelivery", instance, database_url, alerting).runs == []  # nothing due, nothing expires
+    assert undelivered_alerts(db) == []
+
+
+def test_an_unsent_long_running_alert_is_resolved_when_the_run_ends(
+    db: sa.Connection, database_url: str, slack: HttpPeer, instance: DagsterInstance
+) -> None:
+    slack.status = 503
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    log_id = db.execute(
+        sa.text(
+            "INSERT INTO public.cron_execution_logs (job_name, status, started_at, dagster_run_id)"
+            " VALUES ('assignment_reminders', 'running', now() - interval '45 minutes', 'run-long') RETURNING id"
+        )
+    ).scalar_one()
+    assert [run.success for run in tick("ops_long_running_runs", instance, database_url, alerting).runs] == [False]
+    db.execute(
+        sa.text("UPDATE public.cron_execution_logs SET status = 'success', completed_at = now() WHERE id = :id"),
+        {"id": log_id},
+    )
+    db.execute(sa.text("UPDATE public.ops_alerts SET next_attempt_at = now()"))  # the backoff has passed
+    slack.status = 200
+    cleanup = tick("ops_alert_redelivery", instance, database_url, alerting)
+    assert [run.success for run in cleanup.runs] == [True]
+    assert "resolved unsent: its long run ended first" in run_log_text(instance, cleanup.runs[0].run_id)
+    (row,) = _resolution_rows(db)
+    assert row.resolved_at is not None and row.delivered_at is None
+    assert len(slack.requests) == 1  # the failed attempt only: the run is over, nothing to say
+
+
+def _resolution_rows(db: sa.Connection) -> list[sa.Row]:
+    return db.execute(
+        sa.text("SELECT kind, delivered_at, resolved_at, next_attempt_at FROM public.ops_alerts ORDER BY created_at")
+    ).all()
+
+
+def _failure(instance: DagsterInstance, run_id: str) -> str:
+    """The run's failure as Dagster shows it: the failed step's error message."""
+    failures = [
+        entry.dagster_event.step_failure_data.error.message
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event is not None and entry.dagster_event.is_step_failure
+    ]
+    return "\n".join(failures)
 
 
 def test_a_second_delivery_of_the_same_incident_sends_nothing(

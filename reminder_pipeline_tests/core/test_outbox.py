@@ -1,5 +1,6 @@
 import datetime as dt
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -59,7 +60,8 @@ def test_two_concurrent_dispatchers_of_the_same_keys_create_each_once(db: sa.Con
         first_inserted.set()
         # keep the transaction open until the second dispatcher is blocked on our rows
         with connect(database_url) as observer:
-            for _ in range(300):
+            deadline = time.monotonic() + 60  # generous: a loaded CI machine was seen needing over 15 s
+            while time.monotonic() < deadline:
                 waiting = observer.execute(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
