@@ -234,7 +234,7 @@ def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "DRY RUN: nothing was written." in done.stdout
     everything = done.stdout + done.stderr  # the run's own log lines too
-    assert "Would create (dry run, rolled back) 2 of 2 due notifications" in everything
+    assert "Would create 2 of 2 due notifications (dry run)" in everything
     assert "Lock " not in everything and "log row None" not in everything
     assert "created: 2" in done.stdout and f"sample_assignment_ids: {assignment}" in done.stdout
     assert "due_by_kind.assignment_follow_up_escalation: 1" in done.stdout
@@ -242,6 +242,8 @@ def test_a_dry_run_reports_what_it_would_create_and_writes_nothing(
         sa.text("SELECT (SELECT count(*) FROM public.notifications), (SELECT count(*) FROM public.cron_execution_logs)")
     ).one()
     assert tuple(counts) == (0, 0)
+    # nothing used up either: the first real notification still gets the first identity value
+    assert db.execute(sa.text("SELECT is_called FROM public.notifications_id_seq")).scalar() is False
 
 
 def test_doctor_names_each_setting_and_its_source_never_a_value(tmp_path: Path) -> None:

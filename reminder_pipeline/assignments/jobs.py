@@ -80,10 +80,13 @@ def dispatch_reminders(
     context: OpExecutionContext, decisions: ReminderDecisions, database: PipelineDatabase, run_guard: JobRunGuard
 ) -> JobOutcome:
     with safe_errors(), database.transaction() as connection:
-        result = outbox.dispatch(connection, decisions.notifications)
+        result = outbox.dispatch(connection, decisions.notifications, dry_run=database.dry_run)
         run_guard.count_dispatched(connection, result.created)
-    verb = "Would create (dry run, rolled back)" if database.dry_run else "Created"
-    context.log.info(f"{verb} {result.created} of {result.requested} due notifications (the rest existed).")
+    existed = result.requested - result.created
+    if database.dry_run:
+        context.log.info(f"Would create {result.created} of {result.requested} due notifications (dry run).")
+    else:
+        context.log.info(f"Created {result.created} of {result.requested} due notifications ({existed} existed).")
     kinds = decisions.notifications["kind"].value_counts().to_dict()
     return JobOutcome(
         assignments_evaluated=decisions.assignments_evaluated,

@@ -43,8 +43,9 @@ class DispatchResult:
     created: int
 
 
-def dispatch(connection: sa.Connection, notifications: pd.DataFrame) -> DispatchResult:
-    """Insert the notifications that do not exist yet, inside the caller's transaction."""
+def dispatch(connection: sa.Connection, notifications: pd.DataFrame, *, dry_run: bool = False) -> DispatchResult:
+    """Insert the notifications that do not exist yet, inside the caller's transaction. A dry run
+    counts them instead: an INSERT rolled back would still use up identity values."""
     missing = set(OUTBOX_COLUMNS) - set(notifications.columns)
     if missing:
         raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
@@ -60,6 +61,14 @@ def dispatch(connection: sa.Connection, notifications: pd.DataFrame) -> Dispatch
         )
     )
     copy_frame(connection, notifications[OUTBOX_COLUMNS], "incoming_notifications")
+    if dry_run:
+        would_create = connection.execute(
+            sa.text(
+                "SELECT count(DISTINCT i.idempotency_key) FROM incoming_notifications AS i WHERE NOT EXISTS"
+                " (SELECT 1 FROM public.notifications AS n WHERE n.idempotency_key = i.idempotency_key)"
+            )
+        ).scalar_one()
+        return DispatchResult(requested=len(notifications), created=would_create)
     # Sorted (bytewise, the cheap order) so that two writers that somehow overlap take row locks in
     # the same order and cannot deadlock.
     created = connection.execute(

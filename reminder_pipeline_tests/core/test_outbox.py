@@ -42,6 +42,23 @@ def test_only_new_keys_are_created(db: sa.Connection, database_url: str) -> None
     assert db.execute(sa.text("SELECT DISTINCT status FROM public.notifications")).scalars().all() == ["pending"]
 
 
+def test_a_dry_run_counts_what_a_real_dispatch_creates_and_uses_up_no_identity_value(
+    db: sa.Connection, database_url: str
+) -> None:
+    frame = _notifications(db, 5)
+    with connect(database_url) as connection, connection.begin():
+        outbox.dispatch(connection, frame.iloc[:3])
+    last_id = db.execute(sa.text("SELECT last_value FROM public.notifications_id_seq")).scalar()
+    with_repeat = pd.concat([frame, frame.iloc[[4]]])  # a key twice in one frame is created once
+    with connect(database_url) as connection, connection.begin():
+        dry = outbox.dispatch(connection, with_repeat, dry_run=True)
+    assert db.execute(sa.text("SELECT last_value FROM public.notifications_id_seq")).scalar() == last_id
+    assert factories.notification_count(db) == 3
+    with connect(database_url) as connection, connection.begin():
+        real = outbox.dispatch(connection, with_repeat)
+    assert (dry.requested, dry.created) == (real.requested, real.created) == (6, 2)
+
+
 def test_two_concurrent_dispatchers_of_the_same_keys_create_each_once(db: sa.Connection, database_url: str) -> None:
     """Two real connections: the second insert waits on the first's uncommitted keys, then skips them."""
     frame = _notifications(db, 200)
@@ -59,8 +76,10 @@ def test_two_concurrent_dispatchers_of_the_same_keys_create_each_once(db: sa.Con
         results["first"] = outbox.dispatch(connection, frame).created
         first_inserted.set()
         # keep the transaction open until the second dispatcher is blocked on our rows
-        with connect(database_url) as observer:
-            deadline = time.monotonic() + 60  # generous: a loaded CI machine was seen needing over 15 s
+        # Autocommit: pg_stat_activity is a snapshot held until the observer's transaction ends, so
+        # in one transaction a first look taken before the second dispatcher blocked never changed.
+        with connect(database_url, autocommit=True) as observer:
+            deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 waiting = observer.execute(
                     sa.text(
