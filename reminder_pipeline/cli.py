@@ -262,8 +262,7 @@ def _launch(
         ).one_or_none()
     if row is not None:
         click.echo(
-            f"execution log: {row.status}, {row.assignments_evaluated} assignments evaluated, "
-            f"{row.reminders_dispatched} reminders dispatched"
+            f"execution log: {row.status}, {spec.describe_counts(row.assignments_evaluated, row.reminders_dispatched)}"
             + (f", error: {row.error_message}" if row.error_message else "")
         )
     if summary:

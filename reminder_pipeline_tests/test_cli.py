@@ -98,7 +98,7 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
         timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "execution log: success, 1 assignments evaluated, 2 reminders dispatched" in done.stdout
+    assert "execution log: success, 1 assignments evaluated, 2 reminders created" in done.stdout
 
     (row,) = factories.log_rows(db)
     with connect(with_database(database_url, "dagster")) as dagster_db:

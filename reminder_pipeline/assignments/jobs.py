@@ -34,6 +34,7 @@ ASSIGNMENT_REMINDERS = JobSpec(
     missed_run_hours=26,
     dated_op="decide_reminders_op",
     asset="reminder_outbox",
+    counts=("assignments evaluated", "reminders created"),
 )
 
 

@@ -37,6 +37,7 @@ CERTIFICATION_REMINDERS = JobSpec(
     missed_run_hours=26,
     dated_op="decide_certification_actions",
     asset="certification_actions",
+    counts=("certifications evaluated", "expiry reminders created"),
 )
 DYNAMICS_SYNC = JobSpec(
     name="dynamics_sync",
@@ -46,6 +47,7 @@ DYNAMICS_SYNC = JobSpec(
     # when events are due, so history holds only runs that did something. Stuck events are
     # watched by the event itself (backoff, `dynamics_sync_dead` alert).
     asset="dynamics_sync_deliveries",
+    counts=("sync events claimed", "synced to the portal"),
 )
 
 

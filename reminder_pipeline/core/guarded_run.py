@@ -382,18 +382,15 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
     with safe_errors():
         finished = run_guard.succeed(outcome)
     metadata = outcome_metadata(outcome, finished, run_guard.elapsed_seconds())
+    spec = JobSpec.of(context.job_def)
+    counts = (spec or JobSpec(context.job_name, "", 0)).describe_counts(
+        outcome.assignments_evaluated, outcome.reminders_dispatched
+    )
     if run_guard.dry_run:
-        context.log.info(
-            f"Dry run: {outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} would be created;"
-            " nothing was written."
-        )
+        context.log.info(f"Dry run, nothing written; a real run: {counts}.")
         context.add_output_metadata({**metadata, "dry_run": True})
         return
-    context.log.info(
-        f"Log row {finished.row_id if finished else '?'} finalised as success: "
-        f"{outcome.assignments_evaluated} evaluated, {outcome.reminders_dispatched} dispatched."
-    )
-    spec = JobSpec.of(context.job_def)
+    context.log.info(f"Log row {finished.row_id if finished else '?'} finalised as success: {counts}.")
     if spec is not None:
         metadata["heartbeat"] = _ping(context, spec.name, "success")
     context.add_output_metadata(metadata)

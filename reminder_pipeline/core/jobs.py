@@ -40,6 +40,13 @@ class JobSpec:
     #: The asset each successful run materialises with what it did (counts, as_of, log row), so the
     #: Dagster UI shows it on the run and plots it over time.
     asset: str | None = None
+    #: This job's words for the two counts every run records (the log row's `assignments_evaluated`
+    #: and `reminders_dispatched` columns): what it looked at, and what it did.
+    counts: tuple[str, str] = ("evaluated", "created")
+
+    def describe_counts(self, evaluated: int | None, done: int | None) -> str:
+        """`1806 assignments evaluated, 2504 reminders created`, in this job's words."""
+        return f"{evaluated} {self.counts[0]}, {done} {self.counts[1]}"
 
     @property
     def cli_name(self) -> str:
@@ -57,7 +64,8 @@ class JobSpec:
             return None
         fields = dict(entry.value)
         schedule = fields.pop("schedule")
-        return cls(**fields, schedule=ScheduleSpec(**schedule) if schedule else None)
+        counts = tuple(fields.pop("counts", cls.counts))
+        return cls(**fields, schedule=ScheduleSpec(**schedule) if schedule else None, counts=counts)  # type: ignore[arg-type]
 
 
 def specs_of(jobs: Iterable[JobDefinition]) -> list[JobSpec]:

@@ -41,6 +41,7 @@ NOTIFICATION_DELIVERY = JobSpec(
     # No schedule and no missed-run window: the sensor `notification_delivery_when_due` starts a run
     # whenever notifications are due (new ones, retries, quiet hours over).
     asset="notification_deliveries",
+    counts=("notifications claimed", "notifications delivered"),
 )
 
 
@@ -111,11 +112,17 @@ def deliver_notifications(
         # Even when a later batch failed, what the recorded ones lost is reported (best effort).
         _report_incident(context, ops_alerting, result)
     early = "; stopped early: a channel is failing" if result.stopped_early else ""
+    held = (
+        f"; {result.held_for_quiet_hours} held for quiet hours (the recipient's own, else NOTIFICATION_QUIET_HOURS)"
+        if result.held_for_quiet_hours
+        else ""
+    )
     context.log.info(
-        f"{result.messages} message(s) for {result.claimed} notification(s): {result.delivered} delivered,"
-        f" {result.retrying} to retry, {result.gave_up} gave up, {result.undeliverable} undeliverable;"
-        f" expired: {result.expired_too_old} too old, {result.expired_no_longer_due} no longer due;"
-        f" {result.released_orphans} released from a deliverer that died{early}"
+        f"Attempted {result.messages} message(s) carrying {result.claimed} notification(s): {result.delivered}"
+        f" notification(s) delivered, {result.retrying} to retry, {result.gave_up} gave up,"
+        f" {result.undeliverable} undeliverable; expired: {result.expired_too_old} too old,"
+        f" {result.expired_no_longer_due} no longer due; {result.released_orphans} released from a deliverer"
+        f" that died{held}{early}"
     )
     if reached_no_one(result):
         # Green means delivered: a run that could reach no one fails (and counts toward the
@@ -152,6 +159,7 @@ def _details(result: DeliveryResult, channels: tuple[str, ...]) -> dict[str, obj
         "batches": result.batches,
         "released_orphans": result.released_orphans,
         "stopped_early": result.stopped_early,
+        "held_for_quiet_hours": result.held_for_quiet_hours,
         "messages_delivered_by_channel": dict(result.delivered_by_channel),
         "errors": result.top_errors or "none",
         "sample_gave_up_ids": sample_ids(result.gave_up_ids),

@@ -342,6 +342,17 @@ def backlog(connection: sa.Connection, window: Window, expire_hours: int) -> Bac
     return Backlog(row.due, row.fingerprint)
 
 
+def held_for_quiet_hours(connection: sa.Connection, window: Window) -> int:
+    """Waiting with their time come, held back only by the recipient's quiet hours (one count)."""
+    return connection.execute(
+        sa.text(
+            f"WITH clock AS ({_CLOCK}) SELECT count(*) FROM public.notifications AS n CROSS JOIN clock"
+            f" {_PREFERENCES} WHERE {_WAITING_BY_TIME} AND {_QUIET}"
+        ),
+        window.parameters(),
+    ).scalar_one()
+
+
 def retry_gave_up(connection: sa.Connection, window: Window) -> list[int]:
     """An operator's retry: notifications that gave up (failed, no attempt left) are due now, with
     one more attempt each (in the same message when it may have gone out before). Their ids."""

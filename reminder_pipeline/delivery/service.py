@@ -82,6 +82,8 @@ class DeliveryResult:
     released_orphans: int = 0
     #: A batch delivered nothing while a channel failed: the rest waits for the next run.
     stopped_early: bool = False
+    #: Waiting, and held back by their recipient's quiet hours when the run ended.
+    held_for_quiet_hours: int = 0
     delivered_by_channel: Counter[str] = field(default_factory=Counter)
     #: Safe error texts ("push: HTTP 500") by how many messages got them.
     errors: Counter[str] = field(default_factory=Counter)
@@ -194,6 +196,7 @@ def deliver_due(
         if in_flight is not None:  # claimed and sent: record it whatever ended the loop
             previous, sending = in_flight
             record(previous, sending.result())
+    result.held_for_quiet_hours = repository.held_for_quiet_hours(connection, policy.window)
     return result
 
 

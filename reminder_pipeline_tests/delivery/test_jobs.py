@@ -229,6 +229,13 @@ def test_quiet_hours_keep_the_sensor_quiet(
     assert quiet.runs == [] and "quiet hours" in (quiet.skip_message or "")
     assert repository.status_counts(db) == {"pending": 1}
 
+    manual = _deliver(database_url, instance)  # an operator's run during quiet hours says why it sent nothing
+    assert manual.success and _finish_metadata(manual)["held_for_quiet_hours"] == 1
+    assert "Attempted 0 message(s) carrying 0 notification(s)" in run_log_text(instance, manual.run_id)
+    assert "; 1 held for quiet hours" in run_log_text(instance, manual.run_id)
+    assert "0 notifications claimed, 0 notifications delivered" in run_log_text(instance, manual.run_id)
+    assert repository.status_counts(db) == {"pending": 1}
+
 
 def _job(database_url: str):
     from reminder_pipeline.definitions import build_defs

@@ -195,7 +195,8 @@ def test_quiet_hours_hold_messages_until_they_end_and_a_recipient_may_choose_non
     _preferences(db, night_owl, quiet_hours_start=dt.time(0), quiet_hours_end=dt.time(0))  # none
 
     late = next_oslo(23, 30)
-    assert deliver(database_url, policy(window=Window(now=late)), push_url=gateway.url).delivered == 1
+    at_night = deliver(database_url, policy(window=Window(now=late)), push_url=gateway.url)
+    assert (at_night.delivered, at_night.held_for_quiet_hours) == (1, 1)
     assert [request.json()["recipient_id"] for request in gateway.requests] == [str(night_owl)]
     assert repository.status_counts(db) == {"delivered": 1, "pending": 1}  # waiting, not dropped
 
