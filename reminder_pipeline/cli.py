@@ -27,14 +27,25 @@ if TYPE_CHECKING:
 # and a mistyped command answer at once.
 
 
+def _debug() -> bool:
+    """`--debug` given: stack traces are printed with the one-line errors."""
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("debug"))
+
+
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Every error of ours becomes one clear line (never a traceback, never a password)."""
+    """Every error of ours becomes one clear line (never a traceback, never a password; the
+    traceback too with `--debug`)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except ReminderPipelineError as error:
+            if _debug():
+                import traceback
+
+                traceback.print_exc()
             raise click.ClickException(str(error)) from None
 
     return wrapper
@@ -87,7 +98,8 @@ class EitherSpelling(click.Choice):
     help="Settings file every process started from here reads at run time (REMINDER_PIPELINE_ENV_FILE);"
     " the environment wins over it.",
 )
-def main(env_file: str | None) -> None:
+@click.option("--debug", is_flag=True, help="Print stack traces with errors (a run's failed step included).")
+def main(env_file: str | None, debug: bool) -> None:
     """Reminder pipeline: assignment follow-up reminders on Dagster and PostgreSQL.
 
     Uses DATABASE_URL when set, else an embedded PostgreSQL under $REMINDER_PIPELINE_HOME
@@ -212,7 +224,10 @@ def _launch(
     from reminder_pipeline.core.instance import cli_workspace, prepare_dagster_home
 
     dagster_home = prepare_dagster_home(url)
-    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    # A launched run's lines come from its event log (below), as the UI shows them: the run's own
+    # console logger, whose stack traces would reach this terminal only when launched from here, is quiet.
+    quiet = "INFO" if in_process else "CRITICAL"
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": quiet}}}}
     op_config: dict[str, Any] = {}
     if as_of is not None:
         op_config["as_of"] = as_of.isoformat()
@@ -223,6 +238,7 @@ def _launch(
         run_config["ops"] = {spec.dated_op: {"config": op_config}}
     if ops:
         run_config["ops"] = {**run_config.get("ops", {}), **ops}
+    shown: list[str] = []  # the run's lines printed while following it
     with DagsterInstance.get() as instance:
         if in_process:
             from dagster import build_reconstructable_job, execute_job
@@ -233,8 +249,12 @@ def _launch(
         else:
             from reminder_pipeline.core.launch import launch_and_follow
 
+            def echo(line: str) -> None:
+                shown.append(line)
+                click.echo(line)
+
             finished = launch_and_follow(
-                instance, cli_workspace(dagster_home), spec.name, run_config, {}, echo=click.echo
+                instance, cli_workspace(dagster_home), spec.name, run_config, {}, echo=echo, debug=_debug()
             )
             run_id, success, status = (
                 finished.run_id,
@@ -263,12 +283,16 @@ def _launch(
     if row is not None:
         click.echo(
             f"execution log: {row.status}, {spec.describe_counts(row.assignments_evaluated, row.reminders_dispatched)}"
-            + (f", error: {row.error_message}" if row.error_message else "")
+            + (f", error: {row.error_message}" if row.error_message and not _said(row.error_message, shown) else "")
         )
     if summary:
         click.echo("what the run did (as its Dagster metadata shows):")
         _echo_summary(summary)
     return success
+
+
+def _said(message: str, lines: list[str]) -> bool:
+    return any(message in line for line in lines)
 
 
 def _cancel_reason(instance: Any, run_id: str) -> str | None:

@@ -354,7 +354,7 @@ def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
         ticket = run_guard.begin(spec, context.run_id)
     if ticket is not None and ticket.dry_run:
         context.instance.add_run_tags(context.run_id, {DRY_RUN_TAG: "true"})
-        context.log.info("Dry run: no lock, no log row, every transaction rolled back; nothing is written.")
+        context.log.info("Dry run: every transaction is rolled back; nothing is written.")
     if ticket is None:
         # Dagster shows the run as a success; the tag tells the failure sensor it proves nothing.
         context.instance.add_run_tags(context.run_id, {SKIPPED_TAG: "true"})
@@ -442,9 +442,9 @@ def record_failed_step(context: HookContext) -> None:
     run_guard = context.resources.run_guard
     finished = run_guard.fail(error)
     if finished is not None:
+        # The error itself is the failed step's, just above in the run's log: not said twice.
         context.log.error(
-            f"Log row {finished.row_id} marked failed "
-            f"(consecutive failures: {finished.consecutive_failure_count}): {finished.error_message}"
+            f"Log row {finished.row_id} marked failed (consecutive failures: {finished.consecutive_failure_count})."
         )
     # Once per run: the failure that ends it (the begin op's own, or the one that marked the row failed).
     ended_run = context.op.name == "begin_guarded_run" or finished is not None

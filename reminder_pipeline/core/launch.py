@@ -10,6 +10,8 @@ prevented), and the caller is told so.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -95,6 +97,40 @@ def create_run(instance: Any, workspace: Any, job_name: str, run_config: Mapping
     )
 
 
+#: `package.module.ClassName: ` at the start of an error line: the class is not news to an operator.
+_QUALIFIED_CLASS = re.compile(r"^(?:[A-Za-z_][\w]*\.)+[A-Za-z_]\w*: ")
+
+
+#: Dagster's note on each step after a failed one: the failure above says it.
+_DAGSTER_SKIP_NOTICE = "Dependencies for step "
+
+
+def error_line(error: Any) -> str:
+    """An error Dagster stored (a `SerializableErrorInfo`) as one line: the user's own error beneath
+    Dagster's wrapper, its first line, without the qualified class name."""
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    first = next((line for line in (error.message or "").strip().splitlines() if line.strip()), error.cls_name or "")
+    return _QUALIFIED_CLASS.sub("", first.strip())
+
+
+def event_line(entry: Any, *, debug: bool = False) -> str | None:
+    """What the CLI prints for one entry of a run's event log (what the UI shows): the job's own log
+    lines, and a step failure as one line (its stack trace only with `debug`). None: not shown."""
+    step = entry.step_key or "run"
+    event = entry.dagster_event
+    if event is None:
+        if entry.level < logging.INFO or (entry.user_message or "").startswith(_DAGSTER_SKIP_NOTICE):
+            return None
+        level = f"{logging.getLevelName(entry.level)} " if entry.level >= logging.WARNING else ""
+        return f"  {step}: {level}{entry.user_message}"
+    if event.is_step_failure and event.step_failure_data is not None and event.step_failure_data.error is not None:
+        error = event.step_failure_data.error
+        line = f"  {step}: FAILED: {error_line(error)}"
+        return f"{line}\n{error.to_string()}" if debug else line
+    return None
+
+
 def launch_and_follow(
     instance: Any,
     workspace_file: Path,
@@ -102,8 +138,11 @@ def launch_and_follow(
     run_config: Mapping[str, Any],
     tags: Mapping[str, str],
     echo: Callable[[str], None],
+    *,
+    debug: bool = False,
 ) -> Any:
-    """Submit (or, with no daemon, launch) a run and wait for its end; returns the finished run."""
+    """Submit (or, with no daemon, launch) a run and follow it to its end through its event log,
+    printing what the UI would show (the same lines whoever launched it); returns the finished run."""
     from dagster import DagsterRunStatus
 
     with code_location(instance, workspace_file) as workspace:
@@ -121,8 +160,19 @@ def launch_and_follow(
                 echo(f"run {run.run_id} of {job_name} launched directly: no dagster-daemon is serving the queue")
                 instance.launch_run(run.run_id, workspace)
         terminal = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-        while (current := instance.get_run_by_id(run.run_id)).status not in terminal:
-            time.sleep(POLL_SECONDS)
+        cursor = None
+        while True:
+            current = instance.get_run_by_id(run.run_id)
+            page = instance.get_records_for_run(run.run_id, cursor=cursor, limit=1000)
+            cursor = page.cursor
+            for record in page.records:
+                line = event_line(record.event_log_entry, debug=debug)
+                if line is not None:
+                    echo(line)
+            if current.status in terminal and not page.has_more:
+                break
+            if not page.has_more:
+                time.sleep(POLL_SECONDS)
         _wait_until_released(workspace, run.run_id)
         return current
 
