@@ -33,13 +33,16 @@ def alert_tag(alert: Alert) -> str:
 class AlertDeliveryConfig(Config):
     alerts: list[str] = Field(default_factory=list, description="Alerts to record and deliver (JSON each).")
     redeliver: bool = Field(default=False, description="Also retry undelivered alerts that are due.")
+    send: bool = Field(
+        default=True, description="With redeliver: false when no channel is configured (resolve and expire only)."
+    )
 
 
 @op(description="Record each alert once per incident, deliver the new ones, and retry the due ones.")
 def deliver_alerts(context: OpExecutionContext, config: AlertDeliveryConfig, ops_alerting: OpsAlerting) -> None:
     alerts = [Alert.from_config(json.loads(text)) for text in config.alerts]
     outcomes = ops_alerting.deliver_new(alerts) if alerts else []
-    retried = ops_alerting.redeliver() if config.redeliver else []
+    retried = ops_alerting.redeliver(send=config.send) if config.redeliver else []
     attempted = [outcome for outcome in [*outcomes, *retried] if outcome and outcome.kind not in (RESOLVED, EXPIRED)]
     for outcome in [*outcomes, *retried]:
         if outcome is not None:

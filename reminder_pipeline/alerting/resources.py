@@ -40,8 +40,8 @@ class OpsAlerting(OpsAlertSink):
     def deliver_new(self, alerts: Sequence[Alert]) -> list[AlertOutcome | None]:
         return self.service().deliver_new(alerts)
 
-    def redeliver(self) -> list[AlertOutcome]:
-        return self.service().redeliver()
+    def redeliver(self, *, send: bool = True) -> list[AlertOutcome]:
+        return self.service().redeliver(send=send)
 
     def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
         return self.service().open_incident(kind, closed_by, job_name)

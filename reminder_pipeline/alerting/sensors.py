@@ -196,9 +196,10 @@ def run_failures_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
 )
 def alert_redelivery_sensor(context: SensorEvaluationContext, ops_alerting: OpsAlerting) -> SensorResult:
     backlog = ops_alerting.backlog()
-    if not backlog.due and not backlog.to_expire:
+    if not backlog.due and not backlog.to_expire and not backlog.to_resolve:
         return SensorResult(skip_reason=SkipReason("no undelivered alert is due"))
-    if not backlog.to_expire and not ops_alerting.has_channel():
+    send = ops_alerting.has_channel()
+    if not send and not backlog.to_expire and not backlog.to_resolve:
         # Reported once at start-up and by `doctor`; a retry now would fail the same way.
         return SensorResult(skip_reason=SkipReason(f"{backlog.due} alert(s) wait: {NO_ALERT_CHANNEL}"))
     # One request per backlog state and window: a failed retry run is asked for again next window.
@@ -208,7 +209,7 @@ def alert_redelivery_sensor(context: SensorEvaluationContext, ops_alerting: OpsA
             RunRequest(
                 run_key=f"redeliver:{backlog.fingerprint}:{window}",
                 job_name=ALERT_DELIVERY_JOB,
-                run_config={"ops": {"deliver_alerts": {"config": {"redeliver": True}}}},
+                run_config={"ops": {"deliver_alerts": {"config": {"redeliver": True, "send": send}}}},
             )
         ]
     )

@@ -47,6 +47,8 @@ def mark_delivery(connection: sa.Connection, alert_id: UUID, *, delivered: bool,
         sa.text(
             "UPDATE public.ops_alerts SET delivery_attempts = delivery_attempts + 1,"
             " delivered_at = CASE WHEN :delivered THEN clock_timestamp() END, delivery_error = :error,"
+            # sent after all, though a recovery resolved it meanwhile: it was sent, not resolved
+            " resolved_at = CASE WHEN :delivered THEN NULL ELSE resolved_at END,"
             " next_attempt_at = CASE WHEN :delivered THEN NULL ELSE clock_timestamp()"
             "   + make_interval(secs => least(:cap, :base * power(2, delivery_attempts))) END"
             " WHERE id = :id"
@@ -63,6 +65,11 @@ def mark_delivery(connection: sa.Connection, alert_id: UUID, *, delivered: bool,
 
 #: Neither delivered nor given up on: still to be sent.
 _OPEN = "delivered_at IS NULL AND expired_at IS NULL AND resolved_at IS NULL"
+#: A `long_running` alert whose run is no longer running.
+_LONG_RUN_ENDED = (
+    "kind = :long_running AND EXISTS (SELECT 1 FROM public.cron_execution_logs AS l"
+    " WHERE l.id = ops_alerts.execution_log_id AND l.status <> 'running')"
+)
 _DUE = (
     f"{_OPEN}"
     " AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())"
@@ -128,6 +135,8 @@ class DeliveryBacklog:
 
     due: int
     to_expire: int
+    #: Unsent `long_running` alerts whose run has ended: a redelivery run resolves them.
+    to_resolve: int
     #: Changes whenever the backlog does, so a run key derived from it asks for one run per state.
     fingerprint: str
 
@@ -138,12 +147,13 @@ def backlog(connection: sa.Connection) -> DeliveryBacklog:
             f"SELECT count(*) FILTER (WHERE {_DUE}) AS due,"
             " count(*) FILTER (WHERE created_at <= clock_timestamp() - make_interval(secs => :expire_seconds))"
             "   AS to_expire,"
+            f" count(*) FILTER (WHERE {_LONG_RUN_ENDED}) AS to_resolve,"
             " coalesce(md5(string_agg(id::text || ':' || delivery_attempts, ',' ORDER BY id)), '') AS fingerprint"
             f" FROM public.ops_alerts WHERE {_OPEN}"
         ),
-        {"expire_seconds": EXPIRE_AFTER.total_seconds()},
+        {"expire_seconds": EXPIRE_AFTER.total_seconds(), "long_running": LONG_RUNNING},
     ).one()
-    return DeliveryBacklog(row.due, row.to_expire, row.fingerprint)
+    return DeliveryBacklog(row.due, row.to_expire, row.to_resolve, row.fingerprint)
 
 
 def resolve_closed(connection: sa.Connection, closing: Alert) -> list[UUID]:
@@ -169,12 +179,10 @@ def resolve_finished_long_runs(connection: sa.Connection) -> list[UUID]:
     return list(
         connection.execute(
             sa.text(
-                "UPDATE public.ops_alerts AS a SET resolved_at = clock_timestamp(), next_attempt_at = NULL"
-                " FROM public.cron_execution_logs AS l WHERE a.kind = :kind AND l.id = a.execution_log_id"
-                " AND l.status <> 'running'"
-                " AND a.delivered_at IS NULL AND a.expired_at IS NULL AND a.resolved_at IS NULL RETURNING a.id"
+                "UPDATE public.ops_alerts SET resolved_at = clock_timestamp(), next_attempt_at = NULL"
+                f" WHERE {_OPEN} AND {_LONG_RUN_ENDED} RETURNING id"
             ),
-            {"kind": LONG_RUNNING},
+            {"long_running": LONG_RUNNING},
         )
         .scalars()
         .all()

@@ -105,6 +105,10 @@ _QUALIFIED_CLASS = re.compile(r"^(?:[A-Za-z_][\w]*\.)+[A-Za-z_]\w*: ")
 _DAGSTER_SKIP_NOTICE = "Dependencies for step "
 
 
+#: How Dagster ends a run whose step failed: that step's line says why.
+_STEPS_FAILED = "Execution of run for "
+
+
 def error_line(error: Any) -> str:
     """An error Dagster stored (a `SerializableErrorInfo`) as one line: the user's own error beneath
     Dagster's wrapper, its first line, without the qualified class name."""
@@ -128,6 +132,16 @@ def event_line(entry: Any, *, debug: bool = False) -> str | None:
         error = event.step_failure_data.error
         line = f"  {step}: FAILED: {error_line(error)}"
         return f"{line}\n{error.to_string()}" if debug else line
+    if event.is_run_failure or entry.level >= logging.ERROR:
+        # A run failed as a whole (reported dead, a start timeout, a worker that could not load the
+        # code) or Dagster's own error: its first line says why; the stack only with `debug`.
+        text = event.message or entry.user_message or ""
+        if text.startswith(_STEPS_FAILED) and "Steps failed:" in text:
+            return None  # the failed step's own line said it
+        message = next((each for each in text.splitlines() if each.strip()), event.event_type_value)
+        error = getattr(event.event_specific_data, "error", None)
+        line = f"  {step}: {'FAILED' if event.is_run_failure else 'ERROR'}: {message.strip()}"
+        return f"{line}\n{error.to_string()}" if debug and error is not None else line
     return None
 
 

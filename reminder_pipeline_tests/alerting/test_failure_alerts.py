@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
-from reminder_pipeline.alerting import sensors
+from reminder_pipeline.alerting import sensors, store
 from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL, NO_LOG_ROW_MESSAGE
 from reminder_pipeline.alerting.store import undelivered_alerts
+from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, RECOVERED, Alert
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import Tick, alerting_for, run_assignment_reminders, run_log_text, tick
@@ -384,11 +385,13 @@ def test_a_recovery_resolves_the_failure_alert_that_was_never_sent(
     assert undelivered_alerts(db) == []
 
 
+@pytest.mark.parametrize("channel", ["slack", "none"])
 def test_an_unsent_long_running_alert_is_resolved_when_the_run_ends(
-    db: sa.Connection, database_url: str, slack: HttpPeer, instance: DagsterInstance
+    db: sa.Connection, database_url: str, slack: HttpPeer, instance: DagsterInstance, channel: str
 ) -> None:
+    """Slack down, or no channel at all (then the redelivery run only resolves: nothing to try)."""
     slack.status = 503
-    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url if channel == "slack" else None)
     log_id = db.execute(
         sa.text(
             "INSERT INTO public.cron_execution_logs (job_name, status, started_at, dagster_run_id)"
@@ -407,7 +410,24 @@ def test_an_unsent_long_running_alert_is_resolved_when_the_run_ends(
     assert "resolved unsent: its long run ended first" in run_log_text(instance, cleanup.runs[0].run_id)
     (row,) = _resolution_rows(db)
     assert row.resolved_at is not None and row.delivered_at is None
-    assert len(slack.requests) == 1  # the failed attempt only: the run is over, nothing to say
+    # the failed attempt only (none without a channel): the run is over, nothing to say
+    assert len(slack.requests) == (1 if channel == "slack" else 0)
+    assert tick("ops_alert_redelivery", instance, database_url, alerting).runs == []
+
+
+def test_a_send_that_succeeds_after_a_recovery_resolved_its_alert_counts_as_sent(db: sa.Connection) -> None:
+    """The race of a first send and a concurrent recovery: the row ends delivered, not resolved."""
+    failing = Alert(CONSECUTIVE_FAILURES, "assignment_reminders", None, "run-1", {}, incident="run:run-1")
+    alert_id = store.record(db, failing)
+    assert alert_id is not None
+    store.record(db, Alert(RECOVERED, "assignment_reminders", None, "run-3", {}, incident="run:run-1"))
+    assert store.resolve_closed(db, Alert(RECOVERED, "assignment_reminders", None, "run-3", {}, incident="run:run-1"))
+    store.mark_delivery(db, alert_id, delivered=True, error=None)
+    row = db.execute(
+        sa.text("SELECT delivered_at, resolved_at FROM public.ops_alerts WHERE id = :id"), {"id": alert_id}
+    )
+    delivered_at, resolved_at = row.one()
+    assert delivered_at is not None and resolved_at is None
 
 
 def _resolution_rows(db: sa.Connection) -> list[sa.Row]:

@@ -37,6 +37,26 @@ def test_a_failed_step_is_one_line_without_its_class_path_and_debug_adds_the_sta
     assert failure.splitlines()[0] == lines[1] and 'File "' in failure and len(failure.splitlines()) > 3
 
 
+def test_a_run_failed_as_a_whole_says_why() -> None:
+    """A run reported failed without a failed step (ops_dead_runs, a start timeout) still says why."""
+
+    @job
+    def passing_job() -> None:
+        says_only()
+
+    with DagsterInstance.ephemeral() as instance:
+        run = instance.create_run_for_job(passing_job)
+        instance.report_run_failed(run, "the run's process is gone: reported failed by ops_dead_runs")
+        records = instance.get_records_for_run(run.run_id, limit=1000).records
+        lines = [line for record in records if (line := event_line(record.event_log_entry))]
+    assert lines == ["  run: FAILED: the run's process is gone: reported failed by ops_dead_runs"]
+
+
+@op
+def says_only(context: OpExecutionContext) -> None:
+    context.log.info("fine")
+
+
 def test_warnings_and_errors_say_their_level() -> None:
     class Entry:
         step_key = "deliver"
