@@ -66,7 +66,9 @@ def deployment(database_url: str, server_url: str, tmp_path: Path) -> Iterator[D
             "HEARTBEAT_URL_ASSIGNMENT_REMINDERS": f"{monitor.url}/reminders",
             "HEARTBEAT_URL_CERTIFICATION_REMINDERS": f"{monitor.url}/nightly",
             "HEARTBEAT_URL_DAGSTER_DAEMON": f"{monitor.url}/daemon",
-            "DAEMON_STALE_SECONDS": "120",  # the default is 180; a loaded CI machine delays a heartbeat by 70 s
+            # the default is 180; a loaded CI machine was seen delaying a heartbeat by 71 s: 90 keeps a margin
+            # and saves half a minute of waiting for the killed daemon to count as down
+            "DAEMON_STALE_SECONDS": "90",
         }
         with running_topology(cli, env, tmp_path) as topology:
             assert code_location_errors(topology.base) == []
