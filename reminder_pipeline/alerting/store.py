@@ -115,14 +115,24 @@ def mark_waiting_for_channel(connection: sa.Connection, alert_id: UUID, reason: 
 
 def expire_stale(connection: sa.Connection) -> list[UUID]:
     """Mark alerts undelivered for longer than :data:`EXPIRE_AFTER` as expired; their ids."""
+    return _close_open(
+        connection,
+        "expired_at",
+        "created_at <= clock_timestamp() - make_interval(secs => :expire_seconds)",
+        {"expire_seconds": EXPIRE_AFTER.total_seconds()},
+    )
+
+
+def _close_open(connection: sa.Connection, stamp: str, condition: str, parameters: dict) -> list[UUID]:
+    """Stamp `stamp` (expired_at or resolved_at) on the open alerts that meet `condition`, so none is
+    retried again; their ids."""
     return list(
         connection.execute(
             sa.text(
-                "UPDATE public.ops_alerts SET expired_at = clock_timestamp(), next_attempt_at = NULL"
-                f" WHERE {_OPEN}"
-                " AND created_at <= clock_timestamp() - make_interval(secs => :expire_seconds) RETURNING id"
+                f"UPDATE public.ops_alerts SET {stamp} = clock_timestamp(), next_attempt_at = NULL"
+                f" WHERE {_OPEN} AND {condition} RETURNING id"
             ),
-            {"expire_seconds": EXPIRE_AFTER.total_seconds()},
+            parameters,
         )
         .scalars()
         .all()
@@ -161,32 +171,17 @@ def resolve_closed(connection: sa.Connection, closing: Alert) -> list[UUID]:
     opened = CLOSES.get(closing.kind)
     if opened is None:
         return []
-    return list(
-        connection.execute(
-            sa.text(
-                "UPDATE public.ops_alerts SET resolved_at = clock_timestamp(), next_attempt_at = NULL"
-                f" WHERE kind = :opened AND job_name = :job AND incident_key = :incident AND {_OPEN} RETURNING id"
-            ),
-            {"opened": opened, "job": closing.job_name, "incident": closing.incident_key},
-        )
-        .scalars()
-        .all()
+    return _close_open(
+        connection,
+        "resolved_at",
+        "kind = :opened AND job_name = :job AND incident_key = :incident",
+        {"opened": opened, "job": closing.job_name, "incident": closing.incident_key},
     )
 
 
 def resolve_finished_long_runs(connection: sa.Connection) -> list[UUID]:
     """Unsent `long_running` alerts whose run has finished since, resolved; their ids."""
-    return list(
-        connection.execute(
-            sa.text(
-                "UPDATE public.ops_alerts SET resolved_at = clock_timestamp(), next_attempt_at = NULL"
-                f" WHERE {_OPEN} AND {_LONG_RUN_ENDED} RETURNING id"
-            ),
-            {"long_running": LONG_RUNNING},
-        )
-        .scalars()
-        .all()
-    )
+    return _close_open(connection, "resolved_at", _LONG_RUN_ENDED, {"long_running": LONG_RUNNING})
 
 
 def is_recorded(connection: sa.Connection, alert: Alert) -> bool:
