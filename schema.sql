@@ -32,6 +32,18 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION app_private.close_pauses_of_active_mentor() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    UPDATE public.mentor_pause_history
+    SET resumed_at = greatest(clock_timestamp(), paused_at), resumed_by = 'database:' || session_user
+    WHERE mentor_id = NEW.id AND resumed_at IS NULL;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION app_private.coordinates_mentor(mentor uuid) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -222,7 +234,7 @@ CREATE TABLE public.dynamics_sync_events (
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     synced_at timestamp with time zone,
-    CONSTRAINT dynamics_sync_events_action_check CHECK ((action = ANY (ARRAY['pause'::text, 'unpause'::text]))),
+    CONSTRAINT dynamics_sync_events_action_check CHECK ((action = ANY (ARRAY['pause'::text, 'unpause'::text, 'reactivate'::text]))),
     CONSTRAINT dynamics_sync_events_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'synced'::text, 'dead'::text])))
 );
 
@@ -257,7 +269,12 @@ CREATE TABLE public.mentor_pause_history (
     reason text NOT NULL,
     paused_by text NOT NULL,
     cert_id uuid,
-    paused_at timestamp with time zone DEFAULT now() NOT NULL
+    paused_at timestamp with time zone DEFAULT now() NOT NULL,
+    resumed_at timestamp with time zone,
+    resumed_by text,
+    resumed_cert_id uuid,
+    CONSTRAINT mentor_pause_history_resumed_after_paused CHECK (((resumed_at IS NULL) OR (resumed_at >= paused_at))),
+    CONSTRAINT mentor_pause_history_resumed_together CHECK (((resumed_at IS NULL) = (resumed_by IS NULL)))
 );
 
 CREATE TABLE public.notification_preferences (
@@ -474,6 +491,8 @@ CREATE INDEX last_contact_corrections_assignment_idx ON public.last_contact_corr
 
 CREATE INDEX mentor_pause_history_mentor_idx ON public.mentor_pause_history USING btree (mentor_id, paused_at DESC);
 
+CREATE INDEX mentor_pause_history_open_idx ON public.mentor_pause_history USING btree (mentor_id) WHERE (resumed_at IS NULL);
+
 CREATE INDEX notifications_due_idx ON public.notifications USING btree (next_attempt_at) WHERE (status = ANY (ARRAY['pending'::text, 'failed'::text]));
 
 CREATE INDEX notifications_finished_idx ON public.notifications USING btree (finished_at) WHERE (status = ANY (ARRAY['failed'::text, 'expired'::text]));
@@ -493,6 +512,8 @@ CREATE TRIGGER activities_apply_contact_after_insert AFTER INSERT ON public.acti
 CREATE TRIGGER activities_apply_contact_after_update AFTER UPDATE ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.check_and_apply_activities();
 
 CREATE TRIGGER notification_preferences_touch BEFORE UPDATE ON public.notification_preferences FOR EACH ROW EXECUTE FUNCTION app_private.touch_updated_at();
+
+CREATE TRIGGER peer_mentors_close_pauses_on_activation AFTER UPDATE OF status ON public.peer_mentors FOR EACH ROW WHEN (((old.status = 'paused'::text) AND (new.status = 'active'::text))) EXECUTE FUNCTION app_private.close_pauses_of_active_mentor();
 
 ALTER TABLE ONLY public.activities
     ADD CONSTRAINT activities_assignment_id_fkey FOREIGN KEY (assignment_id) REFERENCES public.assignments(id);
@@ -532,6 +553,9 @@ ALTER TABLE ONLY public.mentor_pause_history
 
 ALTER TABLE ONLY public.mentor_pause_history
     ADD CONSTRAINT mentor_pause_history_mentor_id_fkey FOREIGN KEY (mentor_id) REFERENCES public.peer_mentors(id);
+
+ALTER TABLE ONLY public.mentor_pause_history
+    ADD CONSTRAINT mentor_pause_history_resumed_cert_id_fkey FOREIGN KEY (resumed_cert_id) REFERENCES public.certifications(id);
 
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_assignment_id_fkey FOREIGN KEY (assignment_id) REFERENCES public.assignments(id);
@@ -631,6 +655,8 @@ GRANT USAGE ON SCHEMA auth TO service_role;
 GRANT USAGE ON SCHEMA public TO anon;
 GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
+
+REVOKE ALL ON FUNCTION app_private.close_pauses_of_active_mentor() FROM PUBLIC;
 
 GRANT ALL ON FUNCTION app_private.coordinates_mentor(mentor uuid) TO authenticated;
 GRANT ALL ON FUNCTION app_private.coordinates_mentor(mentor uuid) TO service_role;

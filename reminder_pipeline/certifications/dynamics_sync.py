@@ -26,6 +26,14 @@ from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import DeliveryFailed, NotConfigured
 
 PENDING_ALERT_MESSAGE = "Dynamics sync pending — mentor may still be visible on portal"
+REACTIVATE_PENDING_ALERT_MESSAGE = "Dynamics sync pending — reactivated mentor may still be hidden on portal"
+
+# A mentor's events reach the portal in the order they were written: an event waits while an older
+# one of the same mentor is not synced (a reactivation never overtakes the pause it ends).
+_IN_MENTOR_ORDER = """NOT EXISTS (
+    SELECT 1 FROM public.dynamics_sync_events AS older
+    WHERE older.mentor_id = e.mentor_id AND older.status <> 'synced'
+      AND (older.created_at, older.id) < (e.created_at, e.id))"""
 
 
 class DynamicsSyncFailed(DeliveryFailed):
@@ -93,16 +101,16 @@ def due_events(connection: sa.Connection) -> tuple[int, str]:
     row = connection.execute(
         sa.text(
             "SELECT count(*) AS due, coalesce(md5(string_agg(id::text || ':' || attempts, ',' ORDER BY id)), '')"
-            " AS fingerprint FROM public.dynamics_sync_events"
-            " WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
+            " AS fingerprint FROM public.dynamics_sync_events AS e"
+            f" WHERE status = 'pending' AND next_attempt_at <= clock_timestamp() AND {_IN_MENTOR_ORDER}"
         )
     ).one()
     return row.due, row.fingerprint
 
 
-_CLAIM = """
-SELECT id, mentor_id, payload, attempts FROM public.dynamics_sync_events
-WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
+_CLAIM = f"""
+SELECT id, mentor_id, payload, attempts FROM public.dynamics_sync_events AS e
+WHERE status = 'pending' AND next_attempt_at <= clock_timestamp() AND {_IN_MENTOR_ORDER}
   AND (CAST(:event_ids AS uuid[]) IS NULL OR id = ANY(CAST(:event_ids AS uuid[])))
 ORDER BY next_attempt_at, id
 LIMIT :limit
@@ -122,10 +130,11 @@ WITH outcome AS (
         next_attempt_at = CASE WHEN o.ok THEN e.next_attempt_at
                                ELSE clock_timestamp() + make_interval(secs => o.delay_seconds) END
     FROM outcome AS o WHERE e.id = o.id
-    RETURNING e.id, e.mentor_id, e.status, e.attempts, e.last_error
+    RETURNING e.id, e.mentor_id, e.action, e.status, e.attempts, e.last_error
 ), opened AS (
     INSERT INTO public.coordinator_alerts (coordinator_id, mentor_id, kind, message, sync_event_id)
-    SELECT m.coordinator_id, u.mentor_id, 'dynamics_sync_pending', :message, u.id
+    SELECT m.coordinator_id, u.mentor_id, 'dynamics_sync_pending',
+           CASE u.action WHEN 'reactivate' THEN :reactivate_message ELSE :message END, u.id
     FROM updated AS u JOIN public.peer_mentors AS m ON m.id = u.mentor_id
     WHERE u.status <> 'synced'
     ON CONFLICT (mentor_id, kind) WHERE resolved_at IS NULL DO NOTHING
@@ -176,6 +185,7 @@ def sync_batch(
                 "delays": delays,
                 "max_attempts": backoff.max_attempts,
                 "message": PENDING_ALERT_MESSAGE,
+                "reactivate_message": REACTIVATE_PENDING_ALERT_MESSAGE,
             },
         ).all()
     return SyncResult(

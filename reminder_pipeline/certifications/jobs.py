@@ -8,7 +8,12 @@ from dagster import Config, ConfigurableResource, OpExecutionContext, op
 from pydantic import Field
 
 from reminder_pipeline.certifications import dynamics_sync, repository
-from reminder_pipeline.certifications.rules import DEFAULT_THRESHOLDS, decide_auto_pauses, decide_expiry_reminders
+from reminder_pipeline.certifications.rules import (
+    DEFAULT_THRESHOLDS,
+    decide_auto_pauses,
+    decide_expiry_reminders,
+    decide_reactivations,
+)
 from reminder_pipeline.core.alerts import DYNAMICS_SYNC_DEAD, Alert, OpsAlertSink
 from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.guarded_run import (
@@ -27,7 +32,10 @@ from reminder_pipeline.core.run_config import AsOfConfig, tag_as_of
 
 CERTIFICATION_REMINDERS = JobSpec(
     name="certification_reminders",
-    description="Warn mentors before their certification expires; pause them, and queue the portal sync, when it has.",
+    description=(
+        "Warn mentors before their certification expires; pause them when it has, reactivate them when it is"
+        " renewed, and queue the portal sync."
+    ),
     lock_key=7_204_002,
     schedule=ScheduleSpec(
         name="certification_reminders_nightly",
@@ -61,6 +69,7 @@ class CertificationDecisions:
     certifications_evaluated: int
     reminders: pd.DataFrame
     pauses: pd.DataFrame
+    reactivations: pd.DataFrame
 
 
 @op(description="Read the certifications of active mentors in one set-based query.")
@@ -71,17 +80,29 @@ def load_certifications(context: OpExecutionContext, ticket: RunTicket, database
     return frame
 
 
-@op(description="Decide expiry reminders and auto-pauses (vectorised, no I/O).")
+@op(description="Read the open pauses of paused mentors with their renewal candidates, in one query.")
+def load_open_pauses(context: OpExecutionContext, ticket: RunTicket, database: PipelineDatabase) -> pd.DataFrame:
+    with safe_errors(), database.transaction() as connection:
+        frame = repository.load_open_pauses(connection)
+    context.log.info(f"Loaded {frame['pause_id'].nunique()} open pauses of paused mentors.")
+    return frame
+
+
+@op(description="Decide expiry reminders, auto-pauses and reactivations after renewal (vectorised, no I/O).")
 def decide_certification_actions(
-    context: OpExecutionContext, config: CertificationRunConfig, certifications: pd.DataFrame
+    context: OpExecutionContext, config: CertificationRunConfig, certifications: pd.DataFrame, open_pauses: pd.DataFrame
 ) -> CertificationDecisions:
     with safe_errors():
         as_of = config.as_of_date()
         tag_as_of(context, as_of)
         reminders = decide_expiry_reminders(certifications, as_of, config.thresholds)
         pauses = decide_auto_pauses(certifications, as_of)
-    context.log.info(f"As of {as_of}: {len(reminders)} reminders due, {len(pauses)} mentors to pause.")
-    return CertificationDecisions(as_of.isoformat(), len(certifications), reminders, pauses)
+        reactivations = decide_reactivations(open_pauses, as_of)
+    context.log.info(
+        f"As of {as_of}: {len(reminders)} reminders due, {len(pauses)} mentors to pause,"
+        f" {len(reactivations)} renewed mentors to reactivate."
+    )
+    return CertificationDecisions(as_of.isoformat(), len(certifications), reminders, pauses, reactivations)
 
 
 @op(description="Log each threshold once (ON CONFLICT DO NOTHING) and notify only what was logged.")
@@ -98,12 +119,27 @@ def pause_expired_mentors(decisions: CertificationDecisions, database: PipelineD
         return repository.auto_pause(connection, decisions.pauses)
 
 
+@op(description="Reactivate, close the pause, write the Dynamics sync event and notify: one transaction.")
+def reactivate_renewed_mentors(decisions: CertificationDecisions, database: PipelineDatabase) -> tuple[int, int]:
+    with safe_errors(), database.transaction() as connection:
+        return repository.reactivate(connection, decisions.reactivations)
+
+
 @op
 def certification_outcome(
-    context: OpExecutionContext, decisions: CertificationDecisions, sent: int, paused: tuple[int, int]
+    context: OpExecutionContext,
+    decisions: CertificationDecisions,
+    sent: int,
+    paused: tuple[int, int],
+    reactivated: tuple[int, int],
 ) -> JobOutcome:
-    mentors_paused, sync_events = paused
-    context.log.info(f"{sent} reminders sent, {mentors_paused} mentors paused, {sync_events} Dynamics events queued.")
+    mentors_paused, pause_events = paused
+    mentors_reactivated, reactivate_events = reactivated
+    sync_events = pause_events + reactivate_events
+    context.log.info(
+        f"{sent} reminders created, {mentors_paused} mentors paused, {mentors_reactivated} reactivated,"
+        f" {sync_events} Dynamics events queued."
+    )
     return JobOutcome(
         assignments_evaluated=decisions.certifications_evaluated,
         reminders_dispatched=sent,
@@ -112,18 +148,26 @@ def certification_outcome(
             "certifications_evaluated": decisions.certifications_evaluated,
             "reminders_sent": sent,
             "mentors_paused": mentors_paused,
+            "mentors_reactivated": mentors_reactivated,
             "dynamics_events_queued": sync_events,
             "sample_reminded_mentor_ids": sample_ids(decisions.reminders["mentor_id"]),
             "sample_paused_mentor_ids": sample_ids(decisions.pauses["mentor_id"]),
+            "sample_reactivated_mentor_ids": sample_ids(decisions.reactivations["mentor_id"]),
         },
     )
 
 
 @guarded_job(CERTIFICATION_REMINDERS)
 def certification_reminders() -> None:
-    decisions = decide_certification_actions(load_certifications(begin_guarded_run()))
+    ticket = begin_guarded_run()
+    decisions = decide_certification_actions(load_certifications(ticket), load_open_pauses(ticket))
     finish_guarded_run(
-        certification_outcome(decisions, send_expiry_reminders(decisions), pause_expired_mentors(decisions))
+        certification_outcome(
+            decisions,
+            send_expiry_reminders(decisions),
+            pause_expired_mentors(decisions),
+            reactivate_renewed_mentors(decisions),
+        )
     )
 
 

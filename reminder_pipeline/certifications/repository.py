@@ -5,17 +5,38 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.certifications.rules import PAUSE_COLUMNS, REMINDER_COLUMNS
+from reminder_pipeline.certifications.rules import (
+    CERTIFICATION_EXPIRED,
+    OPEN_PAUSE_COLUMNS,
+    PAUSE_COLUMNS,
+    REACTIVATION_COLUMNS,
+    REMINDER_COLUMNS,
+)
 from reminder_pipeline.core.bulk import copy_frame, read_frame
-from reminder_pipeline.core.outbox import CERTIFICATION_EXPIRY_REMINDER, MENTOR_AUTO_PAUSED
+from reminder_pipeline.core.outbox import CERTIFICATION_EXPIRY_REMINDER, MENTOR_AUTO_PAUSED, MENTOR_REACTIVATED
 
-PAUSE_REASON = "certification_expired"
+PAUSE_REASON = CERTIFICATION_EXPIRED
 PAUSED_BY = "system:certification_reminders"
+RENEWAL_REASON = "certification_renewed"
 
 CERTIFICATIONS_SQL = """
 SELECT c.id AS cert_id, c.mentor_id, m.coordinator_id, m.status AS mentor_status, c.certification_type, c.expires_on
 FROM public.certifications AS c JOIN public.peer_mentors AS m ON m.id = c.mentor_id
 WHERE m.status = 'active'
+"""
+
+
+# Every open pause of a paused mentor; for an automatic pause, the certifications of the type that
+# expired and newer than it (the renewal candidates), or one row without a certification.
+OPEN_PAUSES_SQL = f"""
+SELECT h.id AS pause_id, h.mentor_id, m.coordinator_id, h.reason, c.id AS cert_id, c.issued_on, c.expires_on
+FROM public.mentor_pause_history AS h
+JOIN public.peer_mentors AS m ON m.id = h.mentor_id AND m.status = 'paused'
+LEFT JOIN public.certifications AS expired ON h.reason = '{CERTIFICATION_EXPIRED}' AND expired.id = h.cert_id
+LEFT JOIN public.certifications AS c
+    ON c.mentor_id = h.mentor_id AND c.certification_type = expired.certification_type
+   AND c.expires_on > expired.expires_on
+WHERE h.resumed_at IS NULL
 """
 
 
@@ -34,6 +55,14 @@ def load_certifications(connection: sa.Connection) -> pd.DataFrame:
                 "expires_on",
             )
         },
+    )
+
+
+def load_open_pauses(connection: sa.Connection) -> pd.DataFrame:
+    return read_frame(
+        connection,
+        OPEN_PAUSES_SQL,
+        dtypes=dict.fromkeys(OPEN_PAUSE_COLUMNS, "str"),
     )
 
 
@@ -124,3 +153,70 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
         {"reason": PAUSE_REASON, "paused_by": PAUSED_BY, "kind": MENTOR_AUTO_PAUSED},
     ).one()
     return row.paused, row.events
+
+
+def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[int, int]:
+    """In one statement (one transaction): set active the mentors still paused whose automatic pause
+    is still open and who have no other open pause, close that pause in its history row, write a
+    pending `reactivate` Dynamics sync event each, and notify mentor and coordinator. Two concurrent
+    runs meet at the mentor's row: the second finds them active and writes nothing.
+    Returns (mentors reactivated, sync events written)."""
+    if reactivations.empty:
+        return 0, 0
+    connection.execute(
+        sa.text(
+            "CREATE TEMP TABLE incoming_reactivations (pause_id uuid, mentor_id uuid, coordinator_id uuid,"
+            " cert_id uuid, expires_on date) ON COMMIT DROP"
+        )
+    )
+    copy_frame(connection, reactivations[REACTIVATION_COLUMNS], "incoming_reactivations")
+    row = connection.execute(
+        sa.text("""
+        WITH reactivated AS (
+            UPDATE public.peer_mentors AS m SET status = 'active'
+            FROM incoming_reactivations AS r
+            WHERE m.id = r.mentor_id AND m.status = 'paused'
+              AND EXISTS (SELECT 1 FROM public.mentor_pause_history AS h
+                          WHERE h.id = r.pause_id AND h.mentor_id = r.mentor_id AND h.resumed_at IS NULL)
+              AND NOT EXISTS (SELECT 1 FROM public.mentor_pause_history AS other
+                              WHERE other.mentor_id = r.mentor_id AND other.resumed_at IS NULL
+                                AND other.reason <> :pause_reason)
+            RETURNING m.id AS mentor_id, m.coordinator_id, r.pause_id, r.cert_id, r.expires_on
+        ), closed AS (
+            UPDATE public.mentor_pause_history AS h
+            SET resumed_at = greatest(clock_timestamp(), h.paused_at), resumed_by = :resumed_by,
+                resumed_cert_id = r.cert_id
+            FROM reactivated AS r
+            WHERE h.mentor_id = r.mentor_id AND h.resumed_at IS NULL
+            RETURNING 1
+        ), events AS (
+            INSERT INTO public.dynamics_sync_events (mentor_id, action, payload, dedupe_key)
+            SELECT mentor_id, 'reactivate',
+                   jsonb_build_object('mentor_id', mentor_id, 'action', 'reactivate', 'reason', :renewal_reason,
+                                      'cert_id', cert_id, 'valid_until', expires_on),
+                   'reactivate:' || mentor_id || ':' || pause_id
+            FROM reactivated
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING 1
+        ), notices AS (
+            INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, payload)
+            SELECT 'mentor_reactivated:' || recipient_role || ':' || mentor_id || ':' || pause_id,
+                   CAST(:kind AS text), recipient_role, recipient_id,
+                   jsonb_build_object('mentor_id', mentor_id, 'cert_id', cert_id, 'expires_on', expires_on)
+            FROM reactivated
+            CROSS JOIN LATERAL (VALUES ('mentor', mentor_id), ('coordinator', coordinator_id))
+                AS recipients (recipient_role, recipient_id)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM reactivated) AS reactivated, (SELECT count(*) FROM events) AS events,
+               (SELECT count(*) FROM closed) AS closed, (SELECT count(*) FROM notices) AS notices
+    """),
+        {
+            "pause_reason": PAUSE_REASON,
+            "resumed_by": PAUSED_BY,
+            "renewal_reason": RENEWAL_REASON,
+            "kind": MENTOR_REACTIVATED,
+        },
+    ).one()
+    return row.reactivated, row.events

@@ -8,6 +8,9 @@
   reminder per threshold; after downtime that skipped several thresholds, only the nearest one.
 - A mentor is paused when they hold certifications but none is valid any more (every one has
   `expires_on <= as_of`). A mentor with no certification on record is not paused by this rule.
+- A mentor paused by that rule is reactivated when they hold a newer certification of the type that
+  expired, valid on `as_of` (`issued_on <= as_of < expires_on`). A mentor with any other open pause
+  (a coordinator's, for another reason) is never reactivated by this rule.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ DEFAULT_THRESHOLDS = (30, 14, 7, 1)
 CERTIFICATION_COLUMNS = ["cert_id", "mentor_id", "coordinator_id", "mentor_status", "certification_type", "expires_on"]
 REMINDER_COLUMNS = ["cert_id", "mentor_id", "threshold_days", "days_left", "expires_on"]
 PAUSE_COLUMNS = ["mentor_id", "coordinator_id", "cert_id", "expired_on"]
+#: Open pauses of paused mentors, each with the renewal candidates (certifications of the type that
+#: expired, newer than it; none: a row with empty cert columns).
+OPEN_PAUSE_COLUMNS = ["pause_id", "mentor_id", "coordinator_id", "reason", "cert_id", "issued_on", "expires_on"]
+REACTIVATION_COLUMNS = ["pause_id", "mentor_id", "coordinator_id", "cert_id", "expires_on"]
+#: The reason the auto-pause writes, and the only one a renewal ends.
+CERTIFICATION_EXPIRED = "certification_expired"
 
 
 def _check(frame: pd.DataFrame) -> None:
@@ -80,3 +89,19 @@ def decide_auto_pauses(certifications: pd.DataFrame, as_of: dt.date) -> pd.DataF
             "expired_on": expired["expires_on"].astype(str),
         }
     ).reset_index(drop=True)[PAUSE_COLUMNS]
+
+
+def decide_reactivations(open_pauses: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Paused mentors whose only open pauses are automatic ones and who now hold a valid renewal,
+    with the renewal that is valid longest."""
+    missing = set(OPEN_PAUSE_COLUMNS) - set(open_pauses.columns)
+    if missing:
+        raise InputRejected(f"open pauses frame lacks columns: {sorted(missing)}")
+    other_reason = open_pauses.loc[open_pauses["reason"] != CERTIFICATION_EXPIRED, "mentor_id"].unique()
+    candidates = open_pauses[~open_pauses["mentor_id"].isin(other_reason) & open_pauses["cert_id"].notna()]
+    issued_ago = -_days_left(candidates["issued_on"], as_of)
+    valid = candidates.loc[(issued_ago >= 0) & (_days_left(candidates["expires_on"], as_of) > 0)]
+    best = valid.sort_values(["mentor_id", "expires_on", "cert_id"]).drop_duplicates("mentor_id", keep="last")
+    return pd.DataFrame(
+        {column: best[column].astype(str) for column in REACTIVATION_COLUMNS}, columns=REACTIVATION_COLUMNS
+    ).reset_index(drop=True)

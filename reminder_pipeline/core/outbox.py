@@ -21,7 +21,14 @@ ASSIGNMENT_REMINDER = "assignment_follow_up_reminder"
 ASSIGNMENT_ESCALATION = "assignment_follow_up_escalation"
 CERTIFICATION_EXPIRY_REMINDER = "certification_expiry_reminder"
 MENTOR_AUTO_PAUSED = "mentor_auto_paused"
-KINDS = (ASSIGNMENT_REMINDER, ASSIGNMENT_ESCALATION, CERTIFICATION_EXPIRY_REMINDER, MENTOR_AUTO_PAUSED)
+MENTOR_REACTIVATED = "mentor_reactivated"
+KINDS = (
+    ASSIGNMENT_REMINDER,
+    ASSIGNMENT_ESCALATION,
+    CERTIFICATION_EXPIRY_REMINDER,
+    MENTOR_AUTO_PAUSED,
+    MENTOR_REACTIVATED,
+)
 #: Kinds about an assignment's contact gap: no longer worth sending once the gap has ended.
 CONTACT_GAP_KINDS = (ASSIGNMENT_REMINDER, ASSIGNMENT_ESCALATION)
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from reminder_pipeline.certifications import repository
+from reminder_pipeline.certifications import repository, rules
 from reminder_pipeline.core.database import connect
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess, run_job
@@ -176,3 +176,139 @@ def test_unknown_mentor_ids_are_not_invented(db: sa.Connection, database_url: st
     )
     with connect(database_url) as connection, connection.begin():
         assert repository.auto_pause(connection, pauses) == (0, 0)
+
+
+def _pause_history(db: sa.Connection) -> list[sa.Row]:
+    return db.execute(
+        sa.text(
+            "SELECT reason, paused_by, resumed_by, resumed_cert_id, resumed_at >= paused_at AS closed"
+            " FROM public.mentor_pause_history ORDER BY paused_at"
+        )
+    ).all()
+
+
+def _status(db: sa.Connection, mentor: uuid.UUID) -> str:
+    return db.execute(sa.text("SELECT status FROM public.peer_mentors WHERE id = :m"), {"m": mentor}).scalar_one()
+
+
+def test_a_certification_renewed_after_the_auto_pause_reactivates_the_mentor_once(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    expired = factories.certification(db, people["mentor"], expires_on=AS_OF - dt.timedelta(days=3))
+    assert _run(database_url).success
+    assert _status(db, people["mentor"]) == "paused"
+    # A renewal of another type does not end a pause for an expired basic certification.
+    factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=700), certification_type="y")
+    assert _run(database_url, AS_OF + dt.timedelta(days=1)).success
+    assert _status(db, people["mentor"]) == "paused"
+
+    renewal = factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=700))
+    assert _run(database_url, AS_OF + dt.timedelta(days=2)).success
+    assert _run(database_url, AS_OF + dt.timedelta(days=2)).success
+
+    assert _status(db, people["mentor"]) == "active"
+    (history,) = _pause_history(db)
+    assert history == (
+        "certification_expired",
+        "system:certification_reminders",
+        "system:certification_reminders",
+        renewal,
+        True,
+    )
+    events = db.execute(
+        sa.text("SELECT action, status, payload, dedupe_key FROM public.dynamics_sync_events ORDER BY created_at")
+    ).all()
+    assert [(e.action, e.status) for e in events] == [("pause", "pending"), ("reactivate", "pending")]
+    assert events[1].payload == {
+        "mentor_id": str(people["mentor"]),
+        "action": "reactivate",
+        "reason": "certification_renewed",
+        "cert_id": str(renewal),
+        "valid_until": (AS_OF + dt.timedelta(days=700)).isoformat(),
+    }
+    assert events[0].payload["cert_id"] == str(expired)
+    recipients = db.execute(
+        sa.text("SELECT recipient_role, recipient_id FROM public.notifications WHERE kind = 'mentor_reactivated'")
+    ).all()
+    assert sorted(recipients) == sorted([("coordinator", people["coordinator"]), ("mentor", people["mentor"])])
+    rows = factories.log_rows(db, JOB)
+    assert [r.details["mentors_reactivated"] for r in rows] == [0, 0, 1, 0]
+    assert [r.details["dynamics_events_queued"] for r in rows] == [1, 0, 1, 0]
+
+    # Active again: when the renewal expires in its turn, the mentor is paused again (a new pause).
+    assert _run(database_url, AS_OF + dt.timedelta(days=700)).success
+    assert _status(db, people["mentor"]) == "paused"
+    assert [row.resumed_by for row in _pause_history(db)] == ["system:certification_reminders", None]
+
+
+def test_a_mentor_paused_by_a_coordinator_is_never_reactivated_by_a_renewal(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    other = factories.mentor(db, people["coordinator"])
+    for mentor in (people["mentor"], other):
+        factories.certification(db, mentor, expires_on=AS_OF - dt.timedelta(days=1))
+    assert _run(database_url).success
+    # The coordinator also pauses the first mentor, for another reason, while auto-paused.
+    db.execute(
+        sa.text(
+            "INSERT INTO public.mentor_pause_history (mentor_id, reason, paused_by)"
+            " VALUES (:m, 'coordinator: follow-up review', 'coordinator:' || :c)"
+        ),
+        {"m": people["mentor"], "c": people["coordinator"]},
+    )
+    # The second mentor is reactivated by hand, then paused by hand with no history row at all.
+    db.execute(sa.text("UPDATE public.peer_mentors SET status = 'active' WHERE id = :m"), {"m": other})
+    db.execute(sa.text("UPDATE public.peer_mentors SET status = 'paused' WHERE id = :m"), {"m": other})
+    closed_by_hand = db.execute(
+        sa.text("SELECT resumed_by FROM public.mentor_pause_history WHERE mentor_id = :m"), {"m": other}
+    ).scalar_one()
+    assert closed_by_hand.startswith("database:")  # the trigger closed the automatic pause
+
+    for mentor in (people["mentor"], other):
+        factories.certification(db, mentor, expires_on=AS_OF + dt.timedelta(days=700))
+    assert _run(database_url, AS_OF + dt.timedelta(days=1)).success
+    assert (_status(db, people["mentor"]), _status(db, other)) == ("paused", "paused")
+    assert factories.count(db, "dynamics_sync_events", "action = 'reactivate'") == 0
+    assert factories.count(db, "notifications", "kind = 'mentor_reactivated'") == 0
+    assert factories.log_rows(db, JOB)[-1].details["mentors_reactivated"] == 0
+
+
+def test_two_concurrent_reactivations_of_the_same_mentor_write_one_of_each(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    """Two real connections: the mentor's row decides; the second finds them active and writes nothing."""
+    factories.certification(db, people["mentor"], expires_on=AS_OF - dt.timedelta(days=1))
+    assert _run(database_url).success
+    factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=700))
+    with connect(database_url) as connection, connection.begin():
+        decided = repository.load_open_pauses(connection)
+    reactivations = rules.decide_reactivations(decided, AS_OF + dt.timedelta(days=1))
+    assert len(reactivations) == 1
+    written: dict[str, tuple[int, int]] = {}
+    first_wrote = threading.Event()
+
+    def second() -> None:
+        first_wrote.wait(30)
+        with connect(database_url) as connection, connection.begin():
+            written["second"] = repository.reactivate(connection, reactivations)
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    with connect(database_url) as connection, connection.begin():
+        written["first"] = repository.reactivate(connection, reactivations)
+        first_wrote.set()
+        with connect(database_url, autocommit=True) as observer:  # a fresh pg_stat_activity each look
+            deadline = time.monotonic() + 30
+            while not observer.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the second writer never blocked"
+                time.sleep(0.05)
+    worker.join(60)
+    assert written == {"first": (1, 1), "second": (0, 0)}
+    assert factories.count(db, "dynamics_sync_events", "action = 'reactivate'") == 1
+    assert factories.count(db, "notifications", "kind = 'mentor_reactivated'") == 2
+    assert factories.count(db, "mentor_pause_history", "resumed_at IS NOT NULL") == 1

@@ -334,3 +334,53 @@ def test_the_sync_starts_only_when_events_are_due(db: sa.Connection, database_ur
         (request,) = first.result.run_requests or []
         assert [r.run_key for r in second.result.run_requests or []] == [request.run_key]  # Dagster dedupes it
         assert db.execute(sa.text("SELECT status, attempts FROM public.dynamics_sync_events")).all() == before
+
+
+def test_a_reactivation_reaches_the_portal_only_after_the_pause_it_ends(
+    db: sa.Connection, database_url: str, paused: dict, dynamics: HttpPeer
+) -> None:
+    dynamics.statuses = [500]
+    assert _sync(database_url, dynamics.url).success  # the pause fails once: pending, backing off
+    factories.certification(db, paused["mentor"], expires_on=AS_OF + dt.timedelta(days=700))
+    renewed = {
+        "ops": {"decide_certification_actions": {"config": {"as_of": (AS_OF + dt.timedelta(days=1)).isoformat()}}}
+    }
+    assert run_job(database_url, "certification_reminders", renewed).success
+    reactivate = db.execute(
+        sa.text("SELECT id FROM public.dynamics_sync_events WHERE action = 'reactivate'")
+    ).scalar_one()
+
+    with connect(database_url) as connection:
+        assert dynamics_sync.due_events(connection)[0] == 0  # due, but behind the pause: the sensor waits
+    assert _sync(database_url, dynamics.url).success
+    assert len(dynamics.requests) == 1
+    _make_due(db)
+    assert _sync(database_url, dynamics.url).success  # the pause first, alone
+    assert _sync(database_url, dynamics.url).success  # then the reactivation
+    assert [(r.json()["action"], r.headers["Idempotency-Key"]) for r in dynamics.requests] == [
+        ("pause", str(paused["event"])),
+        ("pause", str(paused["event"])),
+        ("reactivate", str(reactivate)),
+    ]
+    assert factories.count(db, "dynamics_sync_events", "status = 'synced'") == 2
+    assert _open_alerts(db) == []
+
+
+def test_a_reactivation_that_cannot_be_synced_tells_the_coordinator_the_mentor_may_still_be_hidden(
+    db: sa.Connection, database_url: str, paused: dict, dynamics: HttpPeer
+) -> None:
+    assert _sync(database_url, dynamics.url).success
+    factories.certification(db, paused["mentor"], expires_on=AS_OF + dt.timedelta(days=700))
+    renewed = {
+        "ops": {"decide_certification_actions": {"config": {"as_of": (AS_OF + dt.timedelta(days=1)).isoformat()}}}
+    }
+    assert run_job(database_url, "certification_reminders", renewed).success
+    dynamics.status = 503
+    assert _sync(database_url, dynamics.url).success
+    assert _open_alerts(db) == [
+        (
+            paused["coordinator"],
+            paused["mentor"],
+            "Dynamics sync pending — reactivated mentor may still be hidden on portal",
+        )
+    ]

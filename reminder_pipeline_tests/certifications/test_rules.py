@@ -3,7 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from reminder_pipeline.certifications.rules import decide_auto_pauses, decide_expiry_reminders
+from reminder_pipeline.certifications.rules import decide_auto_pauses, decide_expiry_reminders, decide_reactivations
 
 AS_OF = dt.date(2026, 11, 22)
 
@@ -90,3 +90,51 @@ def test_the_nightly_schedule_acts_for_its_own_oslo_date() -> None:
     request = certification_reminders_nightly(build_schedule_context(scheduled_execution_time=tick))
     assert request.run_config == {"ops": {"decide_certification_actions": {"config": {"as_of": "2026-03-29"}}}}
     assert request.run_key == "certification_reminders:2026-03-29"
+
+
+def _open_pauses(*rows: dict) -> pd.DataFrame:
+    defaults = {
+        "pause_id": "p-1",
+        "mentor_id": "m-1",
+        "coordinator_id": "c-1",
+        "reason": "certification_expired",
+        "cert_id": None,
+        "issued_on": None,
+        "expires_on": None,
+    }
+    return pd.DataFrame([{**defaults, **row} for row in rows], columns=list(defaults))
+
+
+def test_a_paused_mentor_with_a_valid_renewal_is_reactivated_with_the_longest_valid_one() -> None:
+    pauses = _open_pauses(
+        {"cert_id": "short", "issued_on": _in(-10), "expires_on": _in(30)},
+        {"cert_id": "long", "issued_on": _in(-1), "expires_on": _in(700)},
+        {"cert_id": "expired-too", "issued_on": _in(-400), "expires_on": _in(-1)},
+    )
+    decided = decide_reactivations(pauses, AS_OF)
+    assert decided.to_dict("records") == [
+        {"pause_id": "p-1", "mentor_id": "m-1", "coordinator_id": "c-1", "cert_id": "long", "expires_on": _in(700)}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("issued", "expires"),
+    [(1, 700), (-700, 0), (-700, -1)],  # issued tomorrow; expires today; expired yesterday
+)
+def test_a_renewal_not_valid_today_reactivates_no_one(issued: int, expires: int) -> None:
+    pauses = _open_pauses({"cert_id": "renewal", "issued_on": _in(issued), "expires_on": _in(expires)})
+    assert decide_reactivations(pauses, AS_OF).empty
+
+
+def test_without_a_renewal_no_one_is_reactivated() -> None:
+    assert decide_reactivations(_open_pauses({}), AS_OF).empty
+    assert decide_reactivations(_open_pauses(), AS_OF).empty
+
+
+def test_a_mentor_with_another_open_pause_is_never_reactivated_by_a_renewal() -> None:
+    pauses = _open_pauses(
+        {"cert_id": "renewal", "issued_on": _in(-1), "expires_on": _in(700)},
+        {"pause_id": "p-2", "reason": "coordinator: conduct"},
+        {"pause_id": "p-3", "mentor_id": "m-2", "cert_id": "other", "issued_on": _in(-1), "expires_on": _in(700)},
+    )
+    assert decide_reactivations(pauses, AS_OF)["mentor_id"].tolist() == ["m-2"]

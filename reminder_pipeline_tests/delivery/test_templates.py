@@ -15,6 +15,7 @@ RECIPIENTS = {
     "assignment_follow_up_escalation": ["coordinator"],
     "certification_expiry_reminder": ["mentor"],
     "mentor_auto_paused": ["mentor", "coordinator"],
+    "mentor_reactivated": ["mentor", "coordinator"],
 }
 
 
@@ -41,6 +42,13 @@ def test_counts_days_and_dates_are_what_the_text_says() -> None:
     assert "om 1 dag (24.12.2026)" in text
     text = load("en").render("mentor", "Ola", [_summary("assignment_follow_up_reminder", 3)]).body
     assert "3 of your assignments" in text and "23 days" in text
+
+
+def test_a_reactivated_mentor_is_told_until_when_the_renewal_is_valid() -> None:
+    text = load("en").render("mentor", "Ola", [_summary("mentor_reactivated", 1)]).body
+    assert "valid until 2026-12-24" in text and "active as a peer mentor again" in text
+    text = load("nb").render("mentor", "Ola", [KindSummary("mentor_reactivated", 1)]).body
+    assert "gyldig til" not in text and "aktiv som likeperson igjen" in text
 
 
 def test_a_digest_of_several_kinds_has_a_title_that_counts_them_and_one_line_each() -> None:
