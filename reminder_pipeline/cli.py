@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import sqlalchemy as sa
 
-from reminder_pipeline.core import settings
+from reminder_pipeline.core import execution_log, settings
 from reminder_pipeline.core.database import connect, describe, require_migrated, resolve_database_url
 from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.settings import MAX_DAYS_AHEAD, MAX_DAYS_BACK
@@ -273,13 +272,7 @@ def _launch(
         _echo_summary(summary)
         return success
     with connect(url) as connection:
-        row = connection.execute(
-            sa.text(
-                "SELECT status, assignments_evaluated, reminders_dispatched, error_message"
-                " FROM public.cron_execution_logs WHERE dagster_run_id = :run_id"
-            ),
-            {"run_id": run_id},
-        ).one_or_none()
+        row = execution_log.row_of_run(connection, run_id)
     if row is not None:
         click.echo(
             f"execution log: {row.status}, {spec.describe_counts(row.assignments_evaluated, row.reminders_dispatched)}"
@@ -391,12 +384,13 @@ def _print_logs(url: str, job: str | None, limit: int) -> None:
 def demo(count: int) -> None:
     """Migrate, seed (when empty), run the reminder job twice (the second creates nothing), show the log."""
     from reminder_pipeline.definitions import job_spec
+    from reminder_pipeline.seed import has_assignments
 
     url = _database_url(create=True)
     click.echo(f"database: {describe(url)}")
     _migrate(url)
     with connect(url) as connection:
-        has_data = connection.execute(sa.text("SELECT EXISTS (SELECT 1 FROM public.assignments)")).scalar()
+        has_data = has_assignments(connection)
     if not has_data:
         _seed(url, count)
     reminders = job_spec("assignment-reminders")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from reminder_pipeline.core.errors import InputRejected, ReminderPipelineError
+from reminder_pipeline.core.errors import InputRejected, SeedInconsistent
 
 ASSIGNMENTS_PER_MENTOR = 3
 MENTORS_PER_COORDINATOR = 20
@@ -39,8 +39,9 @@ class SeedSummary:
     row_checks_skipped: bool
 
 
-class SeedInconsistent(ReminderPipelineError):
-    """The post-load check found a dangling reference or a stale last_contact_date (nothing is kept)."""
+def has_assignments(connection: sa.Connection) -> bool:
+    """Whether the database holds any assignment (the demo seeds only an empty one)."""
+    return bool(connection.execute(sa.text("SELECT EXISTS (SELECT 1 FROM public.assignments)")).scalar())
 
 
 def _skip_row_checks(connection: sa.Connection) -> bool:

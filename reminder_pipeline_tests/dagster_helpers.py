@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from dagster import DagsterInstance, ExecuteInProcessResult, SensorResult, build_sensor_context
 
 from reminder_pipeline.alerting.resources import OpsAlerting
@@ -46,6 +50,29 @@ def run_job(
 ) -> ExecuteInProcessResult:
     job = build_defs(database_url, alerting, dynamics, delivery).get_job_def(job_name)
     return job.execute_in_process(run_config=run_config or {}, raise_on_error=False, instance=instance, tags=tags)
+
+
+def terminate_once_blocked(
+    db: sa.Connection, instance: DagsterInstance, launch: Callable[[], ExecuteInProcessResult]
+) -> tuple[ExecuteInProcessResult, float]:
+    """Start `launch` (a run on `instance`), wait until one of the run's sessions (`rp:<run id>`)
+    waits on a lock, then Terminate it as the UI does. Returns the result and the seconds it took
+    to stop after Terminate."""
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(launch)
+        while (
+            not (started := instance.get_runs())
+            or not db.execute(
+                sa.text("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = :name"),
+                {"name": f"rp:{started[0].run_id}" if started else ""},
+            ).first()
+        ):
+            assert not running.done(), "the run ended before it blocked"
+            time.sleep(0.1)
+        terminated_at = time.monotonic()
+        instance.report_run_canceling(started[0])
+        result = running.result(timeout=60)
+        return result, time.monotonic() - terminated_at
 
 
 def run_log_text(instance: DagsterInstance, run_id: str) -> str:

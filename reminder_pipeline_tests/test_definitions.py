@@ -85,7 +85,7 @@ def test_a_new_job_is_one_declaration_in_a_jobs_module(database_url: str, db: sa
     spec = JobSpec(
         name="example_job",
         description="An example.",
-        lock_key=7_204_999,
+        lock_key=7_204_099,
         schedule=ScheduleSpec(name="example_job_hourly", cron="0 * * * *", description="Hourly."),
         missed_run_hours=2,
     )

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reminder_pipeline.core.bulk import copy_frame
-from reminder_pipeline.core.errors import InputRejected
+from reminder_pipeline.core.errors import RegistrationRejected
 from reminder_pipeline.core.run_config import today_local
 
 
@@ -33,16 +33,6 @@ class RowProblem:
     row: int
     assignment_id: str
     reason: str
-
-
-class RegistrationRejected(InputRejected):
-    """Nothing was written; `problems` names every offending row (0-based) and why."""
-
-    def __init__(self, problems: list[RowProblem]) -> None:
-        self.problems = problems
-        shown = "; ".join(f"row {p.row} ({p.assignment_id}): {p.reason}" for p in problems[:10])
-        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
-        super().__init__(f"registration rejected, nothing written: {shown}{more}")
 
 
 @dataclass(frozen=True)

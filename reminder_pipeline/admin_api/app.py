@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reminder_pipeline.admin_api.auth import Principal, admin, authenticated
 from reminder_pipeline.alerting.schedule_watch import open_overdue
 from reminder_pipeline.assignments.corrections import Correction, correct_last_contact_date
-from reminder_pipeline.certifications.dynamics_sync import make_due_now
+from reminder_pipeline.certifications.dynamics_sync import event_for_retry, make_due_now
 from reminder_pipeline.core import execution_log, settings
 from reminder_pipeline.core.database import create_engine, resolve_database_url
 from reminder_pipeline.core.errors import (
@@ -348,15 +348,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     def retry_dynamics_sync(event_id: uuid.UUID, principal: Authenticated, connection: Db) -> Any:
         """Make a pending or dead Dynamics sync event due now (the mentor's coordinator, or an admin)."""
-        event = connection.execute(
-            sa.text(
-                "SELECT e.status, c.auth_user_id AS coordinator_user FROM public.dynamics_sync_events AS e"
-                " JOIN public.peer_mentors AS m ON m.id = e.mentor_id"
-                " JOIN public.coordinators AS c ON c.id = m.coordinator_id"
-                " WHERE e.id = :id FOR UPDATE OF e"
-            ),
-            {"id": event_id},
-        ).one_or_none()
+        event = event_for_retry(connection, event_id)
         if event is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "sync event not found")
         if not (principal.is_admin or event.coordinator_user == principal.subject):

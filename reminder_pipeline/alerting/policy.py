@@ -123,7 +123,7 @@ _HEADERS = {
     LONG_RUNNING: ":hourglass: {job} has been running for {minutes} minutes",
     MISSED_RUN: ":warning: {job} has not succeeded for {hours} hours",
     MISSED_RUN_RECOVERED: ":white_check_mark: {job} is succeeding again after a missed run",
-    DYNAMICS_SYNC_DEAD: ":x: Dynamics sync gave up after {attempts} attempts: the portal may not show the mentor's current status",
+    DYNAMICS_SYNC_DEAD: ":x: Dynamics sync gave up after {attempts} attempts: the portal may show an old status",
     NOTIFICATION_DELIVERY_GAVE_UP: ":no_bell: {job}: {lost} notification(s) will not reach people (gave up or expired)",
     NOTIFICATION_DELIVERY_RECOVERED: ":bell: {job} is delivering notifications again",
     DAEMON_DOWN: ":skull: dagster-daemon has not reported {silence}: no schedule, sensor or alert runs",

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.backoff import Backoff
-from reminder_pipeline.core.database import connect
-from reminder_pipeline.core.errors import DeliveryFailed, NotConfigured
+from reminder_pipeline.core.database import Transaction
+from reminder_pipeline.core.errors import DynamicsNotConfigured, DynamicsSyncFailed
 
 PENDING_ALERT_MESSAGE = "Dynamics sync pending — mentor may still be visible on portal"
 REACTIVATE_PENDING_ALERT_MESSAGE = "Dynamics sync pending — reactivated mentor may still be hidden on portal"
@@ -34,14 +34,6 @@ _IN_MENTOR_ORDER = """NOT EXISTS (
     SELECT 1 FROM public.dynamics_sync_events AS older
     WHERE older.mentor_id = e.mentor_id AND older.status <> 'synced'
       AND (older.created_at, older.id) < (e.created_at, e.id))"""
-
-
-class DynamicsSyncFailed(DeliveryFailed):
-    """The portal did not accept the event; the message holds no URL and no secret."""
-
-
-class DynamicsNotConfigured(NotConfigured):
-    """No webhook URL: DYNAMICS_WEBHOOK_URL is unset."""
 
 
 @dataclass
@@ -151,7 +143,7 @@ SELECT id, mentor_id, status, attempts, last_error FROM updated
 
 
 def sync_batch(
-    database_url: str,
+    transaction: Transaction,
     client: Callable[[], DynamicsClient],
     backoff: Backoff,
     *,
@@ -161,8 +153,9 @@ def sync_batch(
 ) -> SyncResult:
     """Claim up to `batch_size` due events, deliver each, record every outcome in one statement.
     `client` is called only when something was claimed, so an idle run needs no webhook configured.
-    `event_ids=None` means every due event; an empty list means none."""
-    with connect(database_url) as connection, connection.begin():
+    `event_ids=None` means every due event; an empty list means none. `transaction` gives the run's
+    connection inside a transaction (named after the run, with its timeouts, so Terminate stops it)."""
+    with transaction() as connection:
         selected = None if event_ids is None else [str(event_id) for event_id in event_ids]
         claimed = connection.execute(sa.text(_CLAIM), {"event_ids": selected, "limit": batch_size}).all()
         if not claimed:
@@ -206,7 +199,7 @@ def sync_batch(
 
 
 def sync_due_events(
-    database_url: str,
+    transaction: Transaction,
     client: Callable[[], DynamicsClient],
     backoff: Backoff,
     *,
@@ -218,7 +211,7 @@ def sync_due_events(
     total = SyncResult()
     client = functools.cache(client)  # built once, on the first batch that claims anything
     for _ in range(max_batches):
-        result = sync_batch(database_url, client, backoff, batch_size=batch_size, event_ids=event_ids)
+        result = sync_batch(transaction, client, backoff, batch_size=batch_size, event_ids=event_ids)
         total.add(result)
         if result.claimed < batch_size:
             break
@@ -243,3 +236,17 @@ def make_due_now(
             {"event_id": event_id, "mentor_id": mentor_id},
         ).scalars()
     )
+
+
+def event_for_retry(connection: sa.Connection, event_id: uuid.UUID) -> sa.Row | None:
+    """An event's status and its mentor's coordinator's user id, the event row locked until the
+    caller's transaction ends (so the retry decision and the update see the same state)."""
+    return connection.execute(
+        sa.text(
+            "SELECT e.status, c.auth_user_id AS coordinator_user FROM public.dynamics_sync_events AS e"
+            " JOIN public.peer_mentors AS m ON m.id = e.mentor_id"
+            " JOIN public.coordinators AS c ON c.id = m.coordinator_id"
+            " WHERE e.id = :id FOR UPDATE OF e"
+        ),
+        {"id": event_id},
+    ).one_or_none()

@@ -211,7 +211,7 @@ def sync_dynamics_events(
                 selected = dynamics_sync.make_due_now(connection, event_id=event_id, mentor_id=mentor_id)
             context.log.info(f"Manual retry: {len(selected)} event(s) made due now.")
         result = dynamics_sync.sync_due_events(
-            database.url(),
+            database.transaction,
             dynamics_portal.client,
             dynamics_portal.backoff(),
             batch_size=dynamics_portal.batch_size,

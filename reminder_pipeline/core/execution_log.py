@@ -39,8 +39,6 @@ class FinishedRun:
     error_message: str | None
     dagster_run_id: str | None
     completed_at: dt.datetime
-    #: The count of the newest earlier finished row: what a success just reset, say.
-    previous_failure_count: int
 
 
 def try_acquire_job_lock(connection: sa.Connection, lock_key: int) -> bool:
@@ -100,7 +98,7 @@ _PREVIOUS_FINISHED = (
 )
 _FINISH_RETURNING = (
     "RETURNING log.id, log.job_name, log.status, log.consecutive_failure_count, log.error_message,"
-    f" log.dagster_run_id, log.completed_at, coalesce(({_PREVIOUS_FINISHED}), 0)"
+    " log.dagster_run_id, log.completed_at"
 )
 
 
@@ -204,3 +202,14 @@ def recent_runs(connection: sa.Connection, job_name: str | None = None, limit: i
         {"job": job_name, "limit": limit},
     ).mappings()
     return [dict(row) for row in rows]
+
+
+def row_of_run(connection: sa.Connection, dagster_run_id: str) -> sa.Row[Any] | None:
+    """The log row a Dagster run wrote (status, counts, error), or None: a run that never got as far."""
+    return connection.execute(
+        sa.text(
+            "SELECT status, assignments_evaluated, reminders_dispatched, error_message"
+            " FROM public.cron_execution_logs WHERE dagster_run_id = :run_id"
+        ),
+        {"run_id": dagster_run_id},
+    ).one_or_none()

@@ -14,6 +14,8 @@ from typing import Any
 
 from dagster import JobDefinition, MetadataValue
 
+from reminder_pipeline.core import locks
+
 SPEC_METADATA_KEY = "reminder_pipeline/job_spec"
 
 
@@ -43,6 +45,9 @@ class JobSpec:
     #: This job's words for the two counts every run records (the log row's `assignments_evaluated`
     #: and `reminders_dispatched` columns): what it looked at, and what it did.
     counts: tuple[str, str] = ("evaluated", "created")
+
+    def __post_init__(self) -> None:
+        locks.register_job_lock(self.name, self.lock_key)
 
     def describe_counts(self, evaluated: int | None, done: int | None) -> str:
         """`1806 assignments evaluated, 2504 reminders created`, in this job's words."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.daemon_health import QUEUE_DAEMON, read_daemon_heartbeats
-from reminder_pipeline.core.errors import ConfigurationError
+from reminder_pipeline.core.errors import CodeLocationUnavailable
 from reminder_pipeline.core.run_config import launch_problem
 
 #: The code location's name in every workspace file we ship (and on the gRPC code server).
@@ -32,10 +32,6 @@ QUEUE_DAEMON_STALE_SECONDS = 120
 
 POLL_SECONDS = 0.5
 RELEASE_TIMEOUT_SECONDS = 10
-
-
-class CodeLocationUnavailable(ConfigurationError):
-    """The code location could not be loaded (a code server down, an import error)."""
 
 
 def queue_is_served(instance: Any) -> bool:

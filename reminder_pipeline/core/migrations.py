@@ -16,23 +16,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from reminder_pipeline.core import packaged
+from reminder_pipeline.core import locks, packaged
 from reminder_pipeline.core.database import connect, libpq_url
-from reminder_pipeline.core.errors import MigrationError
+from reminder_pipeline.core.errors import MigrationChanged, MigrationsMissing
 
 #: Advisory-lock key held while migrating (documented in docs/runbook.md).
-MIGRATIONS_LOCK_KEY = 7_204_000
+MIGRATIONS_LOCK_KEY = locks.MIGRATIONS
 
 CHECKSUM_TABLE = "schema_migration_checksums"
 BOOKKEEPING_TABLES = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock", CHECKSUM_TABLE)
-
-
-class MigrationChanged(MigrationError):
-    """An already-applied migration file no longer has the content that was applied."""
-
-
-class MigrationsMissing(MigrationError):
-    """No migration file was found: a broken installation, never "nothing to do"."""
 
 
 def _checksum(path: Path) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.core import settings
+from reminder_pipeline.core import locks, settings
 from reminder_pipeline.core.outbox import CONTACT_GAP_KINDS
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
@@ -26,7 +26,7 @@ SENDING_LEASE_SECONDS = 15 * 60
 
 #: Advisory locks (class, hash of the recipient) that keep two claims off the same recipient, so that
 #: even two deliverers at once cannot split one recipient's notifications into two messages.
-RECIPIENT_LOCK_CLASS = 7_204_100
+RECIPIENT_LOCK_CLASS = locks.RECIPIENT_CLASS
 
 #: `now` is a parameter (NULL: the database clock) so that tests can stand at any hour.
 _CLOCK = (

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.backoff import Backoff
-from reminder_pipeline.core.errors import ConfigurationError, NotConfigured
+from reminder_pipeline.core.errors import ConfigurationError, DeliveryNotConfigured
 from reminder_pipeline.core.vault import read_secret
 from reminder_pipeline.delivery import repository
 from reminder_pipeline.delivery.channels import (
@@ -45,10 +45,6 @@ VAULT_PUSH_WEBHOOK_TOKEN = "push_webhook_token"
 VAULT_SMTP_PASSWORD = "notify_smtp_password"
 #: A claim that comes back empty while notifications are due is tried again this many times.
 CONTENDED_CLAIMS = 5
-
-
-class DeliveryNotConfigured(NotConfigured):
-    """Notifications are due and no delivery channel is configured: they wait, and the run fails."""
 
 
 @dataclass(frozen=True)

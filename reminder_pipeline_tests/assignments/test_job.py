@@ -19,7 +19,7 @@ from reminder_pipeline.core.run_config import today_local
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline.seed import seed
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess
+from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess, terminate_once_blocked
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
@@ -305,22 +305,9 @@ def test_terminate_stops_a_run_blocked_in_a_query_within_seconds(
     row is closed as failed and the lock released, long before the lock timeout (120 s)."""
     with DagsterInstance.ephemeral() as instance, connect(database_url) as blocker:
         blocker.execute(sa.text("BEGIN; LOCK TABLE public.notifications IN ACCESS EXCLUSIVE MODE"))
-        with ThreadPoolExecutor(1) as pool:
-            running = pool.submit(run_assignment_reminders, database_url, AS_OF, None, instance)
-            while (
-                not (started := instance.get_runs())
-                or not db.execute(
-                    sa.text(
-                        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name LIKE 'rp:%'"
-                    )
-                ).first()
-            ):
-                assert not running.done(), "the run ended before it blocked"
-                time.sleep(0.1)
-            terminated_at = time.monotonic()
-            instance.report_run_canceling(started[0])
-            result = running.result(timeout=60)
-            stopped_after = time.monotonic() - terminated_at
+        result, stopped_after = terminate_once_blocked(
+            db, instance, lambda: run_assignment_reminders(database_url, AS_OF, None, instance)
+        )
         blocker.execute(sa.text("ROLLBACK"))
     print(f"measured: a run blocked in a query stopped {stopped_after:.1f} s after Terminate")
     assert not result.success and stopped_after < 30

@@ -11,13 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from dagster import DagsterInstance
 
 from reminder_pipeline.certifications import dynamics_sync
 from reminder_pipeline.certifications.jobs import DynamicsPortal
 from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import alerting_for, run_job
+from reminder_pipeline_tests.dagster_helpers import alerting_for, run_job, terminate_once_blocked
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
@@ -222,8 +224,9 @@ def test_two_sync_workers_racing_deliver_each_event_once(
     start = threading.Barrier(2)
 
     def worker() -> None:
+        database = PipelineDatabase(database_url=database_url)  # each worker its own sessions
         start.wait()
-        results.append(dynamics_sync.sync_due_events(database_url, lambda: client, Backoff(), batch_size=4))
+        results.append(dynamics_sync.sync_due_events(database.transaction, lambda: client, Backoff(), batch_size=4))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:
@@ -384,3 +387,22 @@ def test_a_reactivation_that_cannot_be_synced_tells_the_coordinator_the_mentor_m
             "Dynamics sync pending — reactivated mentor may still be hidden on portal",
         )
     ]
+
+
+def test_terminate_stops_a_sync_run_blocked_in_a_query_within_seconds(
+    db: sa.Connection, database_url: str, paused: dict, dynamics: HttpPeer
+) -> None:
+    """The sync's queries run on the run's own sessions (`rp:<run id>`), which Terminate's watchdog
+    cancels: the run fails at once, long before the lock timeout, and nothing reached the portal."""
+    with DagsterInstance.ephemeral() as instance, connect(database_url) as blocker:
+        blocker.execute(sa.text("BEGIN; LOCK TABLE public.dynamics_sync_events IN ACCESS EXCLUSIVE MODE"))
+        portal = DynamicsPortal(webhook_url=dynamics.url)
+        result, stopped_after = terminate_once_blocked(
+            db, instance, lambda: run_job(database_url, "dynamics_sync", dynamics=portal, instance=instance)
+        )
+        blocker.execute(sa.text("ROLLBACK"))
+    print(f"measured: a sync run blocked in a query stopped {stopped_after:.1f} s after Terminate")
+    assert not result.success and stopped_after < 30
+    (row,) = factories.log_rows(db, "dynamics_sync")
+    assert row.status == "failed" and "QueryCanceled" in row.error_message
+    assert dynamics.requests == [] and _event(db).status == "pending"

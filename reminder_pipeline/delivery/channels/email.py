@@ -18,6 +18,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Literal
 
+from reminder_pipeline.core.errors import SmtpSetupFailed
 from reminder_pipeline.delivery.channels import (
     DELIVERED,
     FAILED,
@@ -29,10 +30,6 @@ from reminder_pipeline.delivery.channels import (
 )
 
 Security = Literal["starttls", "tls", "none"]
-
-
-class SmtpSetupFailed(Exception):
-    """The relay could not be used (no STARTTLS, login refused); the text is safe to store."""
 
 
 class SmtpChannel:
