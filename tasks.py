@@ -57,7 +57,9 @@ def ensure_environment() -> None:
 def main(argv: list[str]) -> int:
     commands = {
         "demo": [str(BIN / "reminder-pipeline"), "demo"],
-        "test": [str(BIN / "python"), "-m", "pytest"],
+        # Two workers: the slowest tests mostly wait on Dagster daemons and sensor ticks, so two run
+        # side by side in about the time of one (`-n 0` after `test` runs them one at a time).
+        "test": [str(BIN / "python"), "-m", "pytest", "-n", "2", "--dist", "worksteal"],
         "lint": [str(BIN / "ruff"), "check", "."],
         "lock": [str(BIN / cmd) if i == 0 else cmd for i, cmd in enumerate(LOCK_COMMAND)],
     }

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from reminder_pipeline.alerting.service import AlertOutcome, AlertService, AlertSettings
 from reminder_pipeline.alerting.store import DeliveryBacklog
-from reminder_pipeline.core.alerts import Alert, OpsAlertSink
+from reminder_pipeline.core.alerts import LONG_RUNNING_MINUTES, Alert, OpsAlertSink
 from reminder_pipeline.core.resources import PipelineDatabase
 
 
@@ -20,7 +20,7 @@ class OpsAlerting(OpsAlertSink):
     timeout_seconds: float = Field(default=5.0, gt=0, description="Per-channel delivery timeout.")
     webserver_base_url: str | None = Field(default=None, description="Dagster UI URL, for links to runs.")
     slack_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
-    long_running_minutes: float = Field(default=30, gt=0)
+    long_running_minutes: float = Field(default=LONG_RUNNING_MINUTES, gt=0)
 
     def service(self) -> AlertService:
         return AlertService(

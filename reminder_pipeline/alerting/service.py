@@ -25,7 +25,14 @@ from reminder_pipeline.alerting.channels import AlertChannel, EmailChannel, Slac
 from reminder_pipeline.alerting.policy import run_url
 from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.core import settings
-from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, LONG_RUNNING, MISSED_RUN, MISSED_RUN_RECOVERED, Alert
+from reminder_pipeline.core.alerts import (
+    CONSECUTIVE_FAILURES,
+    LONG_RUNNING,
+    LONG_RUNNING_MINUTES,
+    MISSED_RUN,
+    MISSED_RUN_RECOVERED,
+    Alert,
+)
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import DatabaseUnavailable, DeliveryFailed
 from reminder_pipeline.core.execution_log import safe_error_message
@@ -74,7 +81,7 @@ class AlertSettings:
     timeout_seconds: float = 5.0
     webserver_base_url: str | None = None
     slack_webhook_url: str | None = None  # normally unset: Vault, then SLACK_WEBHOOK_URL
-    long_running_minutes: float = 30
+    long_running_minutes: float = LONG_RUNNING_MINUTES
 
 
 def slack_bot_channel_from_environment(timeout_seconds: float) -> SlackBotChannel | None:

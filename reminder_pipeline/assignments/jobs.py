@@ -38,12 +38,22 @@ ASSIGNMENT_REMINDERS = JobSpec(
 )
 
 
+#: The rule's defaults are the rule's own (rules.ReminderRules), written once.
+DEFAULT_RULES = ReminderRules()
+
+
 class ReminderRunConfig(AsOfConfig):
     """Run configuration; every field has the documented default."""
 
-    reminder_after_days: int = Field(default=10, ge=1, description="First reminder after this many days.")
-    reminder_interval_days: int = Field(default=7, ge=1, description="Then at most every this many days.")
-    escalate_after_days: int = Field(default=21, ge=1, description="Coordinator told after this many days.")
+    reminder_after_days: int = Field(
+        default=DEFAULT_RULES.reminder_after_days, ge=1, description="First reminder after this many days."
+    )
+    reminder_interval_days: int = Field(
+        default=DEFAULT_RULES.reminder_interval_days, ge=1, description="Then at most every this many days."
+    )
+    escalate_after_days: int = Field(
+        default=DEFAULT_RULES.escalate_after_days, ge=1, description="Coordinator told after this many days."
+    )
 
     def rules(self) -> ReminderRules:
         return ReminderRules(self.reminder_after_days, self.reminder_interval_days, self.escalate_after_days)

@@ -176,9 +176,9 @@ class DynamicsPortal(ConfigurableResource):
 
     webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
     timeout_seconds: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
-    backoff_base_seconds: float = Field(default=60.0, gt=0)
-    backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
+    max_attempts: int = Field(default=Backoff().max_attempts, ge=1)
+    backoff_base_seconds: float = Field(default=Backoff().base_seconds, gt=0)
+    backoff_cap_seconds: float = Field(default=Backoff().cap_seconds, gt=0)
     batch_size: int = Field(default=20, ge=1)
 
     def client(self) -> dynamics_sync.DynamicsClient:

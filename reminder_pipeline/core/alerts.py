@@ -18,6 +18,8 @@ from dagster import ConfigurableResource
 CONSECUTIVE_FAILURES = "consecutive_failures"
 RECOVERED = "recovered"
 LONG_RUNNING = "long_running"
+#: A log row `running` for longer than this many minutes: the long_running alert and asset check.
+LONG_RUNNING_MINUTES = 30
 MISSED_RUN = "missed_run"
 MISSED_RUN_RECOVERED = "missed_run_recovered"
 DYNAMICS_SYNC_DEAD = "dynamics_sync_dead"

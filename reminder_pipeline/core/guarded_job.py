@@ -19,6 +19,7 @@ from dagster import (
     schedule,
 )
 
+from reminder_pipeline.core.alerts import LONG_RUNNING_MINUTES
 from reminder_pipeline.core.checks import Check, Finding, register
 from reminder_pipeline.core.guarded_ops import record_failed_step
 from reminder_pipeline.core.jobs import JobSpec, specs_of
@@ -60,9 +61,6 @@ def _schedule(spec: JobSpec, guarded: JobDefinition) -> ScheduleDefinition:
         return RunRequest(run_key=f"{spec.name}:{context.scheduled_execution_time.isoformat()}")
 
     return evaluate
-
-
-LONG_RUNNING_MINUTES = 30
 
 
 def _long_running_check(spec: JobSpec) -> Check:

@@ -45,21 +45,36 @@ NOTIFICATION_DELIVERY = JobSpec(
 )
 
 
+#: The defaults are the delivery service's own, written once there.
+_CHANNELS = ChannelSettings()
+_POLICY = DeliveryPolicy(channels=())
+
+
 class NotificationDelivery(ConfigurableResource):
     """How delivery behaves. Addresses and secrets are not configured here: they are read when a
     run starts (Vault, then `PUSH_WEBHOOK_URL`, `NOTIFY_SMTP_*`; docs/delivery.md)."""
 
     push_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
-    timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Per message, in all (seconds).")
-    push_concurrency: int = Field(default=32, ge=1, le=256, description="Requests in flight to the push gateway.")
-    email_concurrency: int = Field(default=4, ge=1, le=64, description="SMTP connections to the relay.")
-    first_batch_recipients: int = Field(default=50, ge=1, description="The first batch; each next one doubles.")
-    batch_recipients: int = Field(
-        default=1000, ge=1, le=2000, description="At most this many recipients per batch (one lock each)."
+    timeout_seconds: float = Field(
+        default=_CHANNELS.timeout_seconds, gt=0, le=120, description="Per message, in all (seconds)."
     )
-    max_attempts: int = Field(default=10, ge=1, le=50, description="Then the notification gives up (alert).")
-    backoff_base_seconds: float = Field(default=60.0, gt=0)
-    backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    push_concurrency: int = Field(
+        default=_CHANNELS.push_concurrency, ge=1, le=256, description="Requests in flight to the push gateway."
+    )
+    email_concurrency: int = Field(
+        default=_CHANNELS.email_concurrency, ge=1, le=64, description="SMTP connections to the relay."
+    )
+    first_batch_recipients: int = Field(
+        default=_POLICY.first_batch, ge=1, description="The first batch; each next one doubles."
+    )
+    batch_recipients: int = Field(
+        default=_POLICY.max_batch, ge=1, le=2000, description="At most this many recipients per batch (one lock each)."
+    )
+    max_attempts: int = Field(
+        default=_POLICY.backoff.max_attempts, ge=1, le=50, description="Then the notification gives up (alert)."
+    )
+    backoff_base_seconds: float = Field(default=_POLICY.backoff.base_seconds, gt=0)
+    backoff_cap_seconds: float = Field(default=_POLICY.backoff.cap_seconds, gt=0)
 
     def channel_settings(self) -> ChannelSettings:
         return ChannelSettings(
