@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
+from reminder_pipeline import definitions  # noqa: F401  (every domain declares its notification kinds on import)
 from reminder_pipeline.core.database import connect, start_embedded_server, with_database
 from reminder_pipeline.core.migrations import apply_migrations
 

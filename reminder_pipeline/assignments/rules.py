@@ -18,11 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reminder_pipeline.assignments import notifications
 from reminder_pipeline.core.errors import InputRejected
-from reminder_pipeline.core.outbox import ASSIGNMENT_ESCALATION, ASSIGNMENT_REMINDER, OUTBOX_COLUMNS
+from reminder_pipeline.core.outbox import OUTBOX_COLUMNS
 
-MENTOR_REMINDER = ASSIGNMENT_REMINDER
-COORDINATOR_ESCALATION = ASSIGNMENT_ESCALATION
+MENTOR_REMINDER = notifications.MENTOR_REMINDER.name
+COORDINATOR_ESCALATION = notifications.COORDINATOR_ESCALATION.name
 
 #: Columns the rules read (one row per assignment).
 ASSIGNMENT_COLUMNS = [
@@ -35,8 +36,9 @@ ASSIGNMENT_COLUMNS = [
     "last_contact_date",
 ]
 
-#: Columns of a decision (one row per notification to create): exactly what the outbox stores.
-DECISION_COLUMNS = OUTBOX_COLUMNS
+#: Columns of a decision (one row per notification to create): what the outbox stores, and the
+#: payload key both kinds declare.
+DECISION_COLUMNS = [*OUTBOX_COLUMNS, notifications.DAYS_WITHOUT_CONTACT["days"].payload_key]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
+from reminder_pipeline.certifications.notifications import EXPIRY_REMINDER, MENTOR_AUTO_PAUSED, MENTOR_REACTIVATED
 from reminder_pipeline.certifications.rules import (
     CERTIFICATION_EXPIRED,
     OPEN_PAUSE_COLUMNS,
@@ -13,7 +14,6 @@ from reminder_pipeline.certifications.rules import (
     REMINDER_COLUMNS,
 )
 from reminder_pipeline.core.bulk import copy_frame, read_frame
-from reminder_pipeline.core.outbox import CERTIFICATION_EXPIRY_REMINDER, MENTOR_AUTO_PAUSED, MENTOR_REACTIVATED
 
 PAUSE_REASON = CERTIFICATION_EXPIRED
 PAUSED_BY = "system:certification_reminders"
@@ -98,7 +98,7 @@ def record_and_dispatch_reminders(connection: sa.Connection, reminders: pd.DataF
         )
         SELECT count(*) FROM sent
     """),
-        {"kind": CERTIFICATION_EXPIRY_REMINDER},
+        {"kind": EXPIRY_REMINDER.name},
     ).scalar_one()
 
 
@@ -150,7 +150,7 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
         SELECT (SELECT count(*) FROM paused) AS paused, (SELECT count(*) FROM events) AS events,
                (SELECT count(*) FROM history) AS history, (SELECT count(*) FROM notices) AS notices
     """),
-        {"reason": PAUSE_REASON, "paused_by": PAUSED_BY, "kind": MENTOR_AUTO_PAUSED},
+        {"reason": PAUSE_REASON, "paused_by": PAUSED_BY, "kind": MENTOR_AUTO_PAUSED.name},
     ).one()
     return row.paused, row.events
 
@@ -216,7 +216,7 @@ def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[
             "pause_reason": PAUSE_REASON,
             "resumed_by": PAUSED_BY,
             "renewal_reason": RENEWAL_REASON,
-            "kind": MENTOR_REACTIVATED,
+            "kind": MENTOR_REACTIVATED.name,
         },
     ).one()
     return row.reactivated, row.events

@@ -13,25 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
+from reminder_pipeline.core import notification_kinds
 from reminder_pipeline.core.bulk import copy_frame
 from reminder_pipeline.core.errors import InputRejected
+from reminder_pipeline.core.notification_kinds import SQL_TYPES
 
-#: Every kind of notification the domains create (the delivery templates cover each).
-ASSIGNMENT_REMINDER = "assignment_follow_up_reminder"
-ASSIGNMENT_ESCALATION = "assignment_follow_up_escalation"
-CERTIFICATION_EXPIRY_REMINDER = "certification_expiry_reminder"
-MENTOR_AUTO_PAUSED = "mentor_auto_paused"
-MENTOR_REACTIVATED = "mentor_reactivated"
-KINDS = (
-    ASSIGNMENT_REMINDER,
-    ASSIGNMENT_ESCALATION,
-    CERTIFICATION_EXPIRY_REMINDER,
-    MENTOR_AUTO_PAUSED,
-    MENTOR_REACTIVATED,
-)
-#: Kinds about an assignment's contact gap: no longer worth sending once the gap has ended.
-CONTACT_GAP_KINDS = (ASSIGNMENT_REMINDER, ASSIGNMENT_ESCALATION)
-
+#: What every outbox row carries; a kind's payload keys (its declaration's variables) come on top.
 OUTBOX_COLUMNS = [
     "idempotency_key",
     "kind",
@@ -40,7 +27,6 @@ OUTBOX_COLUMNS = [
     "assignment_id",
     "reference_date",
     "step",
-    "days_without_contact",
 ]
 
 
@@ -50,24 +36,41 @@ class DispatchResult:
     created: int
 
 
+def _payload_columns(notifications: pd.DataFrame) -> dict[str, str]:
+    """The payload keys (with their types) of the kinds in the frame, which must all be declared."""
+    names = sorted(notifications["kind"].unique()) if "kind" in notifications.columns else []
+    kinds = [notification_kinds.kind_named(name) for name in names]
+    undeclared = [name for name, kind in zip(names, kinds, strict=True) if kind is None]
+    if undeclared:
+        raise InputRejected(f"notifications frame has undeclared kinds: {undeclared}")
+    return {
+        variable.payload_key: variable.type
+        for kind in kinds
+        if kind is not None
+        for variable in sorted(kind.variables.values(), key=lambda variable: variable.payload_key)
+    }
+
+
 def dispatch(connection: sa.Connection, notifications: pd.DataFrame, *, dry_run: bool = False) -> DispatchResult:
     """Insert the notifications that do not exist yet, inside the caller's transaction. A dry run
     counts them instead: an INSERT rolled back would still use up identity values."""
-    missing = set(OUTBOX_COLUMNS) - set(notifications.columns)
-    if missing:
-        raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
     if notifications.empty:
         return DispatchResult(requested=0, created=0)
+    payload = _payload_columns(notifications)
+    missing = set(OUTBOX_COLUMNS + list(payload)) - set(notifications.columns)
+    if missing:
+        raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
 
+    payload_ddl = "".join(f", {key} {SQL_TYPES[kind]}" for key, kind in payload.items())
     connection.execute(
         sa.text(
             "CREATE TEMP TABLE incoming_notifications ("
             " idempotency_key text NOT NULL, kind text NOT NULL, recipient_role text NOT NULL,"
-            " recipient_id uuid NOT NULL, assignment_id uuid, reference_date date, step integer,"
-            " days_without_contact integer) ON COMMIT DROP"
+            f" recipient_id uuid NOT NULL, assignment_id uuid, reference_date date, step integer{payload_ddl})"
+            " ON COMMIT DROP"
         )
     )
-    copy_frame(connection, notifications[OUTBOX_COLUMNS], "incoming_notifications")
+    copy_frame(connection, notifications[OUTBOX_COLUMNS + list(payload)], "incoming_notifications")
     if dry_run:
         would_create = connection.execute(
             sa.text(
@@ -76,6 +79,7 @@ def dispatch(connection: sa.Connection, notifications: pd.DataFrame, *, dry_run:
             )
         ).scalar_one()
         return DispatchResult(requested=len(notifications), created=would_create)
+    payload_pairs = ", ".join(f"'{key}', {key}" for key in payload)
     # Sorted (bytewise, the cheap order) so that two writers that somehow overlap take row locks in
     # the same order and cannot deadlock.
     created = connection.execute(
@@ -84,7 +88,7 @@ def dispatch(connection: sa.Connection, notifications: pd.DataFrame, *, dry_run:
             " INSERT INTO public.notifications"
             " (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)"
             " SELECT idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step,"
-            "  jsonb_build_object('days_without_contact', days_without_contact)"
+            f"  jsonb_build_object({payload_pairs})"
             ' FROM incoming_notifications ORDER BY idempotency_key COLLATE "C"'
             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1)"
             " SELECT count(*) FROM created"

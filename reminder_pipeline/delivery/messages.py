@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from reminder_pipeline.core import notification_kinds
 from reminder_pipeline.delivery.channels import Message
 from reminder_pipeline.delivery.templates import LANGUAGES, KindSummary, load
 
@@ -61,36 +63,19 @@ def compose_messages(claimed: pd.DataFrame, offered: Sequence[str]) -> pd.DataFr
     frame["language"] = frame["language"].where(frame["language"].isin(LANGUAGES), "nb")
     email = frame["email"].fillna("").astype(str).str.strip()
     frame["email"] = email.where(email.str.fullmatch(VALID_EMAIL) & (email.str.len() <= 254), None)
-    for column in ("days_without_contact", "days_left"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    frame["expires_on"] = pd.to_datetime(frame["expires_on"], errors="coerce")
+    types = notification_kinds.payload_types()
+    for key, kind in types.items():
+        values = frame[key] if key in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        frame[key] = (
+            pd.to_numeric(values, errors="coerce") if kind == "int" else pd.to_datetime(values, errors="coerce")
+        )
     frame = frame.sort_values(["message_key", "id"], kind="stable", ignore_index=True)
     keys = frame["message_key"].to_numpy()
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     chunks = np.split(frame["id"].to_numpy(int), starts[1:])
     ids = {key: tuple(chunk.tolist()) for key, chunk in zip(keys[starts], chunks, strict=True)}
     recipients = frame.iloc[starts].set_index("message_key")
-    kinds = (
-        frame.groupby(["message_key", "kind"], sort=False)
-        .agg(
-            count=("id", "size"),
-            days=("days_without_contact", "max"),
-            days_left=("days_left", "min"),
-            expires_on=("expires_on", "min"),
-        )
-        .reset_index()
-    )
-    summaries: dict[str, list[KindSummary]] = {}
-    for row in kinds.itertuples(index=False):
-        summaries.setdefault(row.message_key, []).append(
-            KindSummary(
-                row.kind,
-                int(row.count),
-                days=_whole(row.days),
-                days_left=_whole(row.days_left),
-                expires_on=None if pd.isna(row.expires_on) else row.expires_on.date(),
-            )
-        )
+    summaries = _summaries(frame)
     route, reason = routes(recipients, offered)
     messages = []
     for key, recipient in zip(recipients.index, recipients.itertuples(), strict=True):
@@ -122,5 +107,29 @@ def compose_messages(claimed: pd.DataFrame, offered: Sequence[str]) -> pd.DataFr
     )
 
 
-def _whole(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)
+def _summaries(frame: pd.DataFrame) -> dict[str, list[KindSummary]]:
+    """Per message, one summary per kind: its count and its declared variables, each summarised
+    (min or max) over the message's notifications of that kind."""
+    wanted = {
+        (variable.payload_key, variable.summary)
+        for kind in notification_kinds.declared()
+        for variable in kind.variables.values()
+    }
+    aggregations = {f"{summary}:{key}": (key, summary) for key, summary in sorted(wanted)}
+    kinds = frame.groupby(["message_key", "kind"], sort=False).agg(count=("id", "size"), **aggregations).reset_index()
+    summaries: dict[str, list[KindSummary]] = {}
+    for row in kinds.to_dict("records"):
+        declared = notification_kinds.kind_named(row["kind"])
+        variables = {
+            name: _plain(row[f"{variable.summary}:{variable.payload_key}"], variable.type)
+            for name, variable in (declared.variables.items() if declared else ())
+        }
+        summaries.setdefault(row["message_key"], []).append(KindSummary.of(row["kind"], int(row["count"]), **variables))
+    return summaries
+
+
+def _plain(value: object, kind: str) -> int | dt.date | None:
+    """A summarised value as the templates see it: a whole number, a date, or None."""
+    if value is None or pd.isna(value):
+        return None
+    return int(value) if kind == "int" else pd.Timestamp(value).date()

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.core import locks, settings
-from reminder_pipeline.core.outbox import CONTACT_GAP_KINDS
+from reminder_pipeline.core import locks, notification_kinds, settings
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 #: A claim older than this is taken over even if its session looks alive (a pooler can hide a
@@ -124,21 +123,33 @@ WITH clock AS ({_CLOCK}),
 stale AS (
     SELECT n.id, ({_TOO_OLD}) AS too_old
     FROM public.notifications AS n CROSS JOIN clock
-    LEFT JOIN public.assignments AS a ON a.id = n.assignment_id AND n.kind = ANY(CAST(:gap_kinds AS text[]))
-    LEFT JOIN public.peer_mentors AS m ON m.id = a.mentor_id
     WHERE ({_TOO_OLD})
        OR (n.status IN ('pending', 'failed') AND n.next_attempt_at IS NOT NULL AND n.message_key IS NULL
-           AND (a.status <> 'active' OR m.status <> 'active' OR a.last_contact_date > n.reference_date))
+           AND /*ended*/)
     FOR UPDATE OF n SKIP LOCKED
 )
 UPDATE public.notifications AS n
 SET status = 'expired', next_attempt_at = NULL, finished_at = clock.now,
     last_error = CASE WHEN stale.too_old THEN :too_old_reason || ' ' || :expire_hours || ' hours of its creation'
-                      ELSE 'expired: no longer due (contact logged, assignment closed or mentor paused)' END
+                      ELSE 'expired: no longer due (' || /*reason*/ || ')' END
 FROM stale CROSS JOIN clock
 WHERE n.id = stale.id
 RETURNING n.id, stale.too_old
 """
+
+
+def _expire_statement() -> tuple[str, dict[str, str]]:
+    """The expire statement with each declared kind's "no longer due" condition (SQL the domain
+    wrote), selected by kind; kinds without one stay due until sent or too old."""
+    ending = [kind for kind in notification_kinds.declared() if kind.ended_when]
+    if not ending:
+        return _EXPIRE.replace("/*ended*/", "false").replace("/*reason*/", "''"), {}
+    parameters = {f"ended_kind_{i}": kind.name for i, kind in enumerate(ending)}
+    parameters |= {f"ended_reason_{i}": kind.ended_reason for i, kind in enumerate(ending)}
+    ended = " ".join(f"WHEN :ended_kind_{i} THEN ({kind.ended_when})" for i, kind in enumerate(ending))
+    reason = " ".join(f"WHEN :ended_kind_{i} THEN :ended_reason_{i}" for i in range(len(ending)))
+    sql = _EXPIRE.replace("/*ended*/", f"CASE n.kind {ended} ELSE false END")
+    return sql.replace("/*reason*/", f"CASE n.kind {reason} END"), parameters
 
 
 @dataclass(frozen=True)
@@ -153,14 +164,10 @@ def expire_stale(connection: sa.Connection, window: Window, expire_hours: int) -
     """Notifications not worth sending any more: never attempted within `expire_hours`, or about a
     contact gap that has ended since. Marked `expired` (never deleted). A message that may already
     have reached the gateway (it holds a key) is left alone: its retry stays the same message."""
+    statement, ended = _expire_statement()
     rows = connection.execute(
-        sa.text(_EXPIRE),
-        {
-            **window.parameters(),
-            "expire_hours": expire_hours,
-            "gap_kinds": list(CONTACT_GAP_KINDS),
-            "too_old_reason": TOO_OLD_REASON,
-        },
+        sa.text(statement),
+        {**window.parameters(), **ended, "expire_hours": expire_hours, "too_old_reason": TOO_OLD_REASON},
     ).all()
     return Expired([row.id for row in rows if row.too_old], [row.id for row in rows if not row.too_old])
 
@@ -206,12 +213,7 @@ claimed AS (
 )
 SELECT c.id, c.message_key::text AS message_key, c.recipient_role, c.recipient_id::text AS recipient_id, c.kind,
        c.attempts,
-       CASE WHEN jsonb_typeof(c.payload -> 'days_without_contact') = 'number'
-            THEN (c.payload ->> 'days_without_contact')::numeric::int END AS days_without_contact,
-       CASE WHEN jsonb_typeof(c.payload -> 'days_left') = 'number'
-            THEN (c.payload ->> 'days_left')::numeric::int END AS days_left,
-       CASE WHEN c.payload ->> 'expires_on' ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}$'
-            THEN (c.payload ->> 'expires_on')::date END AS expires_on,
+       /*variables*/
        split_part(btrim(coalesce(m.full_name, co.full_name, '')), ' ', 1) AS first_name,
        CASE c.recipient_role WHEN 'mentor' THEN m.email ELSE co.email END AS email,
        coalesce(p.push_enabled, true) AS push_enabled,
@@ -225,30 +227,35 @@ LEFT JOIN public.notification_preferences AS p
 ORDER BY c.message_key, c.id
 """
 
-CLAIMED_COLUMNS = [
-    "id",
-    "message_key",
-    "recipient_role",
-    "recipient_id",
-    "kind",
-    "attempts",
-    "days_without_contact",
-    "days_left",
-    "expires_on",
-    "first_name",
-    "email",
-    "push_enabled",
-    "email_enabled",
-    "language",
-]
+#: How a payload value of each type is read: a value of the wrong shape is NULL, never an error.
+_READ_PAYLOAD = {
+    "int": "CASE WHEN jsonb_typeof(c.payload -> '{key}') = 'number' AND abs((c.payload ->> '{key}')::numeric) < 2e9"
+    " THEN (c.payload ->> '{key}')::numeric::int END AS {key},",
+    "date": "CASE WHEN c.payload ->> '{key}' ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}$'"
+    " THEN (c.payload ->> '{key}')::date END AS {key},",
+}
+
+BASE_CLAIMED_COLUMNS = ["id", "message_key", "recipient_role", "recipient_id", "kind", "attempts"]
+RECIPIENT_COLUMNS = ["first_name", "email", "push_enabled", "email_enabled", "language"]
+
+
+def claimed_columns() -> list[str]:
+    """The claim's columns: the notification, every declared payload key, the recipient."""
+    return [*BASE_CLAIMED_COLUMNS, *sorted(notification_kinds.payload_types()), *RECIPIENT_COLUMNS]
+
+
+def _claim_statement() -> str:
+    types = notification_kinds.payload_types()
+    variables = " ".join(_READ_PAYLOAD[types[key]].format(key=key) for key in sorted(types))
+    return _CLAIM.replace("/*variables*/", variables)
 
 
 def claim(connection: sa.Connection, window: Window, recipients: int) -> pd.DataFrame:
     """Claim every due notification of up to `recipients` recipients (oldest first): one statement,
     committed by the caller's autocommit connection before anything is sent."""
     parameters = {**window.parameters(), "recipients": recipients, "scan": recipients * 5}
-    rows = connection.execute(sa.text(_CLAIM), parameters).all()
-    return pd.DataFrame(rows, columns=CLAIMED_COLUMNS)
+    rows = connection.execute(sa.text(_claim_statement()), parameters).all()
+    return pd.DataFrame(rows, columns=claimed_columns())
 
 
 _RECORD = f"""

@@ -30,9 +30,13 @@ class KindSummary:
 
     kind: str
     count: int
-    days: int | None = None
-    days_left: int | None = None
-    expires_on: dt.date | None = None
+    #: The kind's template variables (its declaration's), as sorted (name, value) pairs: hashable,
+    #: so that a text rendered once is reused for every recipient with the same counts.
+    variables: tuple[tuple[str, int | dt.date | None], ...] = ()
+
+    @classmethod
+    def of(cls, kind: str, count: int, **variables: int | dt.date | None) -> KindSummary:
+        return cls(kind, count, tuple(sorted(variables.items())))
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,11 @@ def _render(template: jinja2.Template, **values: object) -> str:
 @functools.lru_cache(maxsize=8192)
 def _render_kind(templates: Templates, recipient_role: str, summary: KindSummary) -> tuple[str, str]:
     title, text = templates.kinds.get((recipient_role, summary.kind), templates.default)
-    values = {
-        "count": summary.count,
-        "days": summary.days,
-        "days_left": summary.days_left,
-        "expires_on": summary.expires_on.strftime(templates.date_format) if summary.expires_on else None,
+    values: dict[str, object] = {
+        name: value.strftime(templates.date_format) if isinstance(value, dt.date) else value
+        for name, value in summary.variables
     }
+    values["count"] = summary.count
     return title.render(values), text.render(values)
 
 

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from reminder_pipeline.certifications import repository, rules
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.delivery import repository as delivery_repository
+from reminder_pipeline.delivery.repository import Window
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess, run_job
 
@@ -312,3 +314,28 @@ def test_two_concurrent_reactivations_of_the_same_mentor_write_one_of_each(
     assert factories.count(db, "dynamics_sync_events", "action = 'reactivate'") == 1
     assert factories.count(db, "notifications", "kind = 'mentor_reactivated'") == 2
     assert factories.count(db, "mentor_pause_history", "resumed_at IS NOT NULL") == 1
+
+
+def test_an_unsent_pause_notice_expires_once_the_mentor_is_active_again(
+    db: sa.Connection, database_url: str, people: dict
+) -> None:
+    """The kinds' own "no longer due" rules (certifications/notifications.py), applied by delivery."""
+    factories.certification(db, people["mentor"], expires_on=AS_OF - dt.timedelta(days=1))
+    assert _run(database_url).success
+    with connect(database_url) as connection, connection.begin():
+        assert delivery_repository.expire_stale(connection, Window(), 72).no_longer_due == []  # still paused
+    factories.certification(db, people["mentor"], expires_on=AS_OF + dt.timedelta(days=700))
+    assert _run(database_url, AS_OF + dt.timedelta(days=1)).success
+    with connect(database_url) as connection, connection.begin():
+        expired = delivery_repository.expire_stale(connection, Window(), 72)
+    notices = db.execute(
+        sa.text("SELECT kind, status, last_error FROM public.notifications ORDER BY kind, recipient_role")
+    ).all()
+    assert [(n.kind, n.status) for n in notices] == [
+        ("mentor_auto_paused", "expired"),
+        ("mentor_auto_paused", "expired"),
+        ("mentor_reactivated", "pending"),
+        ("mentor_reactivated", "pending"),
+    ]
+    assert len(expired.no_longer_due) == 2
+    assert notices[0].last_error == "expired: no longer due (the mentor is active again)"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from reminder_pipeline.core import outbox
 from reminder_pipeline.core.database import connect
+from reminder_pipeline.core.errors import InputRejected
 from reminder_pipeline_tests import factories
 
 pytestmark = pytest.mark.database
@@ -20,7 +21,7 @@ def _notifications(db: sa.Connection, count: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "idempotency_key": [f"{assignment}:test:{i}" for i in range(count)],
-            "kind": "test",
+            "kind": "assignment_follow_up_reminder",
             "recipient_role": "mentor",
             "recipient_id": str(mentor),
             "assignment_id": str(assignment),
@@ -100,3 +101,16 @@ def test_nothing_to_dispatch_is_a_no_op(database_url: str) -> None:
     empty = pd.DataFrame(columns=outbox.OUTBOX_COLUMNS)
     with connect(database_url) as connection, connection.begin():
         assert outbox.dispatch(connection, empty) == outbox.DispatchResult(requested=0, created=0)
+
+
+def test_a_kind_no_domain_declared_is_refused_before_anything_is_written(db: sa.Connection, database_url: str) -> None:
+    frame = _notifications(db, 2).assign(kind="made_up_kind")
+    rejected = pytest.raises(InputRejected, match=r"undeclared kinds: \['made_up_kind'\]")
+    with connect(database_url) as connection, connection.begin(), rejected:
+        outbox.dispatch(connection, frame)
+    assert factories.notification_count(db) == 0
+
+
+def test_the_payload_holds_the_declared_keys_of_the_kind() -> None:
+    frame = pd.DataFrame({"kind": ["assignment_follow_up_reminder", "assignment_follow_up_escalation"]})
+    assert outbox._payload_columns(frame) == {"days_without_contact": "int"}

@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 
 from reminder_pipeline.delivery.messages import NO_ADDRESS, NO_CHANNEL, compose_messages
-from reminder_pipeline.delivery.repository import CLAIMED_COLUMNS
+from reminder_pipeline.delivery.repository import claimed_columns
 
 
 def _claimed(*rows: dict) -> pd.DataFrame:
@@ -23,7 +23,7 @@ def _claimed(*rows: dict) -> pd.DataFrame:
         "language": "nb",
     }
     frame = pd.DataFrame([{**defaults, **row} for row in rows])
-    return frame[CLAIMED_COLUMNS]
+    return frame[claimed_columns()]
 
 
 def test_one_message_per_key_with_every_notification_and_the_longest_gap() -> None:

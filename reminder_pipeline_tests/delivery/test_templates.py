@@ -5,49 +5,56 @@ import datetime as dt
 
 import pytest
 
+from reminder_pipeline.core import notification_kinds
 from reminder_pipeline.core.errors import ConfigurationError
-from reminder_pipeline.core.outbox import KINDS
 from reminder_pipeline.delivery.templates import LANGUAGES, KindSummary, load
 
-#: Which role receives each kind (what the domains write to the outbox).
-RECIPIENTS = {
-    "assignment_follow_up_reminder": ["mentor"],
-    "assignment_follow_up_escalation": ["coordinator"],
-    "certification_expiry_reminder": ["mentor"],
-    "mentor_auto_paused": ["mentor", "coordinator"],
-    "mentor_reactivated": ["mentor", "coordinator"],
-}
+#: A sample value of each variable type.
+SAMPLES = {"int": (1, 7), "date": (dt.date(2026, 12, 24), dt.date(2026, 12, 24))}
 
 
 def _summary(kind: str, count: int) -> KindSummary:
-    return KindSummary(kind, count, days=23, days_left=1 if count == 1 else 7, expires_on=dt.date(2026, 12, 24))
+    """A summary with every variable the kind declares (one value for a single notification, another for several)."""
+    declared = notification_kinds.kind_named(kind)
+    assert declared is not None, f"{kind} is not declared"
+    return KindSummary.of(
+        kind,
+        count,
+        **{name: SAMPLES[variable.type][count > 1] for name, variable in declared.variables.items()},
+    )
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("count", [1, 3])
-def test_every_kind_has_its_own_text_in_every_language(language: str, count: int) -> None:
-    assert set(RECIPIENTS) == set(KINDS)
+def test_every_declared_kind_has_its_own_text_for_each_recipient_in_every_language(language: str, count: int) -> None:
+    """The texts may use only the kind's declared variables (StrictUndefined fails on any other)."""
     templates = load(language)
     default_title = templates.default[0].render(count=count)
-    for kind, roles in RECIPIENTS.items():
-        for role in roles:
-            assert (role, kind) in templates.kinds, f"{language}: no template for {role} {kind}"
-            rendered = templates.render(role, "Ola", [_summary(kind, count)])
+    for kind in notification_kinds.declared():
+        for role in kind.recipient_roles:
+            assert (role, kind.name) in templates.kinds, f"{language}: no template for {role} {kind.name}"
+            rendered = templates.render(role, "Ola", [_summary(kind.name, count)])
             assert rendered.title != default_title and "{" not in rendered.title + rendered.body
             assert rendered.body.startswith(("Hei Ola!", "Hi Ola,"))
+
+
+def test_every_template_belongs_to_a_declared_kind_and_recipient() -> None:
+    declared = {(role, kind.name) for kind in notification_kinds.declared() for role in kind.recipient_roles}
+    for language in LANGUAGES:
+        assert set(load(language).kinds) <= declared, f"{language}: a template no kind uses"
 
 
 def test_counts_days_and_dates_are_what_the_text_says() -> None:
     text = load("nb").render("mentor", "Ola", [_summary("certification_expiry_reminder", 1)]).body
     assert "om 1 dag (24.12.2026)" in text
-    text = load("en").render("mentor", "Ola", [_summary("assignment_follow_up_reminder", 3)]).body
+    text = load("en").render("mentor", "Ola", [KindSummary.of("assignment_follow_up_reminder", 3, days=23)]).body
     assert "3 of your assignments" in text and "23 days" in text
 
 
 def test_a_reactivated_mentor_is_told_until_when_the_renewal_is_valid() -> None:
     text = load("en").render("mentor", "Ola", [_summary("mentor_reactivated", 1)]).body
     assert "valid until 2026-12-24" in text and "active as a peer mentor again" in text
-    text = load("nb").render("mentor", "Ola", [KindSummary("mentor_reactivated", 1)]).body
+    text = load("nb").render("mentor", "Ola", [KindSummary.of("mentor_reactivated", 1, expires_on=None)]).body
     assert "gyldig til" not in text and "aktiv som likeperson igjen" in text
 
 

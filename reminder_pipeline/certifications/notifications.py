@@ -1,0 +1,39 @@
+"""The notification kinds this domain creates, declared once (see core/notification_kinds.py)."""
+
+from reminder_pipeline.core.notification_kinds import NotificationKind, Variable, declare
+
+#: The soonest expiry (or end of validity) among the certifications a message is about.
+EXPIRES_ON = Variable("expires_on", "date", "min")
+
+
+def _mentor_status_is(status: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM public.peer_mentors AS m"
+        f" WHERE m.id::text = n.payload ->> 'mentor_id' AND m.status = '{status}')"
+    )
+
+
+EXPIRY_REMINDER = declare(
+    NotificationKind(
+        "certification_expiry_reminder",
+        ("mentor",),
+        {"days_left": Variable("days_left", "int", "min"), "expires_on": EXPIRES_ON},
+    )
+)
+MENTOR_AUTO_PAUSED = declare(
+    NotificationKind(
+        "mentor_auto_paused",
+        ("mentor", "coordinator"),
+        ended_when=_mentor_status_is("active"),
+        ended_reason="the mentor is active again",
+    )
+)
+MENTOR_REACTIVATED = declare(
+    NotificationKind(
+        "mentor_reactivated",
+        ("mentor", "coordinator"),
+        {"expires_on": EXPIRES_ON},
+        ended_when=_mentor_status_is("paused"),
+        ended_reason="the mentor is paused again",
+    )
+)
