@@ -25,7 +25,8 @@ class OpsAlerting(OpsAlertSink):
     def service(self) -> AlertService:
         return AlertService(
             self.database.url(),
-            AlertSettings(
+            engine=self.database.engine(),
+            settings=AlertSettings(
                 failure_threshold=self.failure_threshold,
                 timeout_seconds=self.timeout_seconds,
                 webserver_base_url=self.webserver_base_url,

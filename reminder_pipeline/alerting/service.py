@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -116,10 +117,17 @@ class AlertService:
         database_url: str,
         settings: AlertSettings,
         channels: Callable[[sa.Connection], Sequence[AlertChannel]] | None = None,
+        engine: sa.Engine | None = None,
     ) -> None:
         self.database_url = database_url
         self.settings = settings
         self._channels = channels or self._configured_channels
+        #: Inside a run, the run's engine: its sessions are named `rp:<run id>` and carry the job's
+        #: timeouts, so Terminate stops them like the job's own. Outside, a connection of its own.
+        self._engine = engine
+
+    def _connect(self, *, autocommit: bool = False) -> AbstractContextManager[sa.Connection]:
+        return connect(self.database_url, autocommit=autocommit, engine=self._engine)
 
     def _configured_channels(self, connection: sa.Connection | None) -> list[AlertChannel]:
         channels: list[AlertChannel] = []
@@ -139,7 +147,7 @@ class AlertService:
     def has_channel(self) -> bool:
         """Whether any alert channel is configured (reads only: the environment, Vault)."""
         try:
-            with connect(self.database_url, autocommit=True) as connection:
+            with self._connect(autocommit=True) as connection:
                 return bool(self._channels(connection))
         except DatabaseUnavailable:
             return bool(self._channels(None))
@@ -180,7 +188,7 @@ class AlertService:
     def deliver_new(self, alerts: Sequence[Alert]) -> list[AlertOutcome | None]:
         """Record each alert once per incident and deliver the ones that are new (None for a repeat)."""
         try:
-            with connect(self.database_url, autocommit=True) as connection:
+            with self._connect(autocommit=True) as connection:
                 outcomes: list[AlertOutcome | None] = []
                 for alert in alerts:
                     enriched = self._with_log_details(connection, alert)
@@ -226,7 +234,7 @@ class AlertService:
         """Retry the undelivered alerts that are due (capped backoff; not with `send=False`, when
         there is no channel to try), once the ones whose long run has ended are resolved; mark
         day-old ones expired."""
-        with connect(self.database_url) as connection, connection.begin():
+        with self._connect() as connection, connection.begin():
             resolved = store.resolve_finished_long_runs(connection)
             due = store.claim_due(connection) if send else []
             outcomes = [self._deliver(connection, alert_id, alert) for alert_id, alert in due]
@@ -246,24 +254,24 @@ class AlertService:
     def is_recorded(self, alert: Alert) -> bool:
         """Whether this incident's alert is in `ops_alerts` (False when the database cannot tell)."""
         try:
-            with connect(self.database_url, autocommit=True) as connection:
+            with self._connect(autocommit=True) as connection:
                 return store.is_recorded(connection, alert)
         except DatabaseUnavailable:
             return False
 
     def open_incident(self, kind: str, closed_by: str, job_name: str) -> str | None:
-        with connect(self.database_url, autocommit=True) as connection:
+        with self._connect(autocommit=True) as connection:
             return store.open_incident(connection, kind, closed_by, job_name)
 
     def backlog(self) -> store.DeliveryBacklog:
-        with connect(self.database_url, autocommit=True) as connection:
+        with self._connect(autocommit=True) as connection:
             return store.backlog(connection)
 
     # -- watching --------------------------------------------------------------------------------
 
     def long_running_alerts(self) -> list[Alert]:
         """One alert per log row still `running` after `long_running_minutes` (reads only)."""
-        with connect(self.database_url, autocommit=True) as connection:
+        with self._connect(autocommit=True) as connection:
             rows = connection.execute(
                 sa.text(
                     "SELECT id, job_name, dagster_run_id, started_at,"
@@ -299,7 +307,7 @@ class AlertService:
         incident, and one more when it succeeds again. Without any success, the clock starts at the
         job's first log row, or when watching started if it never ran at all. Reads only."""
         found: list[Alert] = []
-        with connect(self.database_url, autocommit=True) as connection:
+        with self._connect(autocommit=True) as connection:
             for job_name, hours in sorted(windows.items()):
                 state = connection.execute(
                     sa.text(

@@ -4,6 +4,7 @@ delivered by the `ops_alert_delivery` job to a real HTTP server on 127.0.0.1 sta
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,17 @@ from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL, NO_LOG_ROW_MESSAGE
 from reminder_pipeline.alerting.store import undelivered_alerts
 from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, RECOVERED, Alert
+from reminder_pipeline.core.database import connect
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import Tick, alerting_for, run_assignment_reminders, run_log_text, tick
+from reminder_pipeline_tests.dagster_helpers import (
+    Tick,
+    alerting_for,
+    run_assignment_reminders,
+    run_job,
+    run_log_text,
+    tick,
+)
 from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
@@ -461,3 +470,34 @@ def test_a_second_delivery_of_the_same_incident_sends_nothing(
     second = job.execute_in_process(run_config=request.run_config, instance=instance)
     assert first.success and second.success
     assert len(slack.requests) == 1 and len(_alert_rows(db)) == 1
+
+
+def test_an_alert_delivery_run_queries_on_sessions_named_after_the_run(
+    db: sa.Connection, database_url: str, slack: HttpPeer, instance: DagsterInstance
+) -> None:
+    """Like the jobs' own, the alert service's sessions in a run are named `rp:<run id>` (an operator
+    finds them in pg_stat_activity) and carry the job timeouts."""
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    config = {"ops": {"deliver_alerts": {"config": {"redeliver": True}}}}
+    with ThreadPoolExecutor(1) as pool, connect(database_url) as blocker:
+        blocker.execute(sa.text("BEGIN; LOCK TABLE public.ops_alerts IN ACCESS EXCLUSIVE MODE"))
+        running = pool.submit(run_job, database_url, "ops_alert_delivery", config, alerting=alerting, instance=instance)
+        deadline = time.monotonic() + 60
+        while not (waiting := _lock_waiters(db)):
+            assert time.monotonic() < deadline and not running.done(), "the run never queried ops_alerts"
+            time.sleep(0.1)
+        blocker.execute(sa.text("ROLLBACK"))
+        result = running.result(timeout=60)
+    assert result.success
+    assert waiting == [f"rp:{result.run_id}"]
+
+
+def _lock_waiters(db: sa.Connection) -> list[str]:
+    return list(
+        db.execute(
+            sa.text(
+                "SELECT application_name FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        ).scalars()
+    )
