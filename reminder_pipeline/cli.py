@@ -465,9 +465,10 @@ def admin_api(host: str, port: int) -> None:
     """Serve the admin HTTP API (uvicorn). Needs SUPABASE_JWT_SECRET to verify tokens."""
     import uvicorn
 
+    from reminder_pipeline.admin_api import settings as api_settings
     from reminder_pipeline.admin_api.app import create_app
 
-    if settings.load().supabase_jwt_secret is None:
+    if api_settings.load().supabase_jwt_secret is None:
         raise click.ClickException("SUPABASE_JWT_SECRET is not set: the admin API cannot verify tokens")
     url = _database_url()
     _check_ready(url)
@@ -536,10 +537,10 @@ def ui(host: str, port: int) -> None:
 
 def _warn_if_no_alert_channel() -> None:
     """Once, where the daemon (which raises alerts) starts: not as an alert that retries forever."""
-    from reminder_pipeline.core.doctor import alert_channel_warning
+    from reminder_pipeline import definitions  # noqa: F401  (every domain registers its warnings)
+    from reminder_pipeline.core.doctor import startup_warnings
 
-    warning = alert_channel_warning()
-    if warning:
+    for warning in startup_warnings():
         click.echo(f"warning: {warning}", err=True)
 
 
@@ -650,6 +651,7 @@ def watchdog(no_alert: bool) -> None:
 def doctor() -> None:
     """Which settings each role sees (names and where they come from, never values), and what each
     job is missing. Exit code 1 when a job cannot do its work as configured."""
+    from reminder_pipeline.admin_api import settings as _api_settings  # noqa: F401  (its settings, listed)
     from reminder_pipeline.core.doctor import diagnose
     from reminder_pipeline.definitions import JOB_SPECS
 

@@ -292,7 +292,7 @@ def test_doctor_names_each_setting_and_its_source_never_a_value(tmp_path: Path) 
 def test_no_alert_channel_is_said_once_by_doctor_and_at_start_up_not_as_a_retrying_alert(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reminder_pipeline.core.doctor import alert_channel_warning
+    from reminder_pipeline.alerting.settings import alert_channel_warning
 
     monkeypatch.setenv("REMINDER_PIPELINE_ENV_FILE", "")
     for name in ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "ALERT_SMTP_HOST", "ALERT_EMAIL_TO"):

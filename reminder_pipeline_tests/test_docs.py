@@ -184,3 +184,14 @@ def test_relative_links_resolve(path: Path) -> None:
     for target in re.findall(r"\]\(([^)#]+)\)", path.read_text()):
         if "://" not in target:
             assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+def test_the_example_env_file_names_every_setting_of_every_group() -> None:
+    """The env file operators start from lists what core and each domain read (doctor's list)."""
+    import reminder_pipeline.admin_api.settings  # noqa: F401  (the entry point's group)
+    from reminder_pipeline.core import settings
+
+    groups = [settings.Settings, *settings.registered_groups()]
+    names = {name.upper() for group in groups for name in group.model_fields}
+    example = (PROJECT_ROOT / "deploy" / "reminder-pipeline.env.example").read_text()
+    assert len(groups) >= 5 and not sorted(name for name in names if name not in example)

@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reminder_pipeline.admin_api import settings as api_settings
 from reminder_pipeline.admin_api.auth import Principal, admin, authenticated
 from reminder_pipeline.alerting.schedule_watch import open_overdue
 from reminder_pipeline.assignments.corrections import Correction, correct_last_contact_date
 from reminder_pipeline.certifications.dynamics_sync import event_for_retry, make_due_now
-from reminder_pipeline.core import execution_log, settings
+from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import create_engine, resolve_database_url
 from reminder_pipeline.core.errors import (
     ConfigurationError,
@@ -222,7 +223,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         for created in engines:
             created.dispose()
 
-    current = settings.load()
+    current = api_settings.load()
     docs = current.admin_api_docs
     app = FastAPI(
         title="reminder-pipeline admin API",

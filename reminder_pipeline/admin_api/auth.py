@@ -13,6 +13,7 @@ import jwt
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from reminder_pipeline.admin_api import settings as api_settings
 from reminder_pipeline.core import settings
 
 ALGORITHM = "HS256"
@@ -32,7 +33,7 @@ class Principal:
 
 
 def jwt_secret() -> str:
-    secret = settings.secret(settings.load().supabase_jwt_secret)
+    secret = settings.secret(api_settings.load().supabase_jwt_secret)
     if not secret:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "authentication is not configured")
     return secret

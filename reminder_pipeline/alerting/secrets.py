@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from reminder_pipeline.alerting import settings as alerting_settings
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.vault import read_secret
 
@@ -48,7 +49,7 @@ def slack_webhook_url(connection: sa.Connection | None) -> str | None:
     if secret:
         _remember(secret)
         return secret
-    from_environment = settings.secret(settings.load().slack_webhook_url)
+    from_environment = settings.secret(alerting_settings.load().slack_webhook_url)
     if from_environment or connection is not None:
         return from_environment
     return _remembered()

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from reminder_pipeline.alerting import settings as alerting_settings
 from reminder_pipeline.alerting import store
 from reminder_pipeline.alerting.channels import AlertChannel, EmailChannel, SlackBotChannel, SlackWebhookChannel
 from reminder_pipeline.alerting.policy import run_url
@@ -87,7 +88,7 @@ class AlertSettings:
 
 def slack_bot_channel_from_environment(timeout_seconds: float) -> SlackBotChannel | None:
     """`SLACK_BOT_TOKEN` and `SLACK_ALERT_CHANNEL` (both, or no bot channel)."""
-    current = settings.load()
+    current = alerting_settings.load()
     token = settings.secret(current.slack_bot_token)
     if not token or not current.slack_alert_channel:
         return None
@@ -96,7 +97,7 @@ def slack_bot_channel_from_environment(timeout_seconds: float) -> SlackBotChanne
 
 def email_channel_from_environment(timeout_seconds: float) -> EmailChannel | None:
     """`ALERT_SMTP_HOST` (+ `_PORT`, `_USER`, `_PASSWORD`), `ALERT_EMAIL_FROM`, `ALERT_EMAIL_TO` (comma list)."""
-    current = settings.load()
+    current = alerting_settings.load()
     recipients = current.alert_email_recipients()
     if not current.alert_smtp_host or not recipients:
         return None

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from reminder_pipeline.certifications import settings as dynamics_settings
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.database import Transaction
@@ -66,7 +67,7 @@ class DynamicsClient:
 
 def client_from_environment(timeout_seconds: float, webhook_url: str | None = None) -> DynamicsClient:
     """`DYNAMICS_WEBHOOK_URL` (and optional `DYNAMICS_WEBHOOK_TOKEN`), read when a sync runs."""
-    current = settings.load()
+    current = dynamics_settings.load()
     url = webhook_url or settings.secret(current.dynamics_webhook_url)
     if not url:
         raise DynamicsNotConfigured("DYNAMICS_WEBHOOK_URL is not set: pending Dynamics events cannot be delivered")

@@ -8,16 +8,16 @@ with that file is what they see; compose and the systemd units reference one fil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.jobs import JobSpec
 
 ALL = "every role"
-RUNS = "runs"
+RUNS = settings.RUNS
 
-#: Which role reads a setting (the rest are read by runs, where the jobs' work happens).
+#: Which role reads a core setting (the rest are read by runs, where the jobs' work happens).
 _READ_BY = {
     "DATABASE_URL": ALL,
     "DAGSTER_PG_URL": ALL,
@@ -30,6 +30,25 @@ _READ_BY = {
     "NOTIFICATION_PENDING_HOURS": "runs, daemon (sensors)",
 }
 
+#: Per job, what tells whether it can do its work as configured: None, or what is missing. Declared
+#: by the domain that owns the job's settings (its `settings.py`).
+_READINESS: dict[str, Callable[[], str | None]] = {}
+#: Said once where a role starts (and by doctor): a problem worth a line, not a retrying alert.
+_STARTUP_WARNINGS: list[Callable[[], str | None]] = []
+
+
+def register_readiness(job_name: str, missing: Callable[[], str | None]) -> None:
+    _READINESS[job_name] = missing
+
+
+def register_startup_warning(warning: Callable[[], str | None]) -> None:
+    if warning not in _STARTUP_WARNINGS:
+        _STARTUP_WARNINGS.append(warning)
+
+
+def startup_warnings() -> list[str]:
+    return [text for warning in _STARTUP_WARNINGS if (text := warning())]
+
 
 @dataclass
 class Diagnosis:
@@ -41,58 +60,30 @@ def _source(variable: str) -> str:
     return settings.setting_source(variable) or "default"
 
 
-def _any(*variables: str) -> bool:
-    return any(settings.setting_source(variable) for variable in variables)
-
-
-def alert_channel_warning() -> str | None:
-    """The line to say once (at start-up, in `doctor`) when no alert channel is in the environment;
-    alerts then wait in `ops_alerts` unsent instead of failing attempt after attempt."""
-    if (
-        _any("SLACK_WEBHOOK_URL")
-        or (_any("ALERT_SMTP_HOST") and _any("ALERT_EMAIL_TO"))
-        or (_any("SLACK_BOT_TOKEN") and _any("SLACK_ALERT_CHANNEL"))
-    ):
-        return None
-    # Vault may still hold the webhook (Supabase); only the database can tell, at run time.
-    return (
-        "alerts: no alert channel in the environment (SLACK_WEBHOOK_URL, SLACK_BOT_TOKEN + SLACK_ALERT_CHANNEL,"
-        " ALERT_SMTP_HOST + ALERT_EMAIL_TO); only a webhook in Supabase Vault (slack_alert_webhook_url) would"
-        " remain. Alerts are recorded and wait unsent (`reminder-pipeline logs` lists them)"
-    )
-
-
 def diagnose(specs: Sequence[JobSpec]) -> Diagnosis:
     report = Diagnosis()
     env_file = settings.env_file()
     report.lines.append(f"env file: {env_file if env_file else 'none (REMINDER_PIPELINE_ENV_FILE unset)'}")
-    current = settings.load()  # refuses a malformed value by name before anything else
-
-    names = sorted(name.upper() for name in type(current).model_fields)
-    heartbeats = [settings.HEARTBEAT_PREFIX + spec.name.upper() for spec in specs]
-    heartbeats.append(settings.HEARTBEAT_PREFIX + settings.DAEMON_HEARTBEAT.upper())
-    width = max(len(name) for name in [*names, *heartbeats])
-    report.lines.append(f"{'setting'.ljust(width)}  {'source':<11}  read by")
-    for name in [*names, *heartbeats]:
-        read_by = _READ_BY.get(name, "watchdog" if name.endswith("DAGSTER_DAEMON") else RUNS)
-        report.lines.append(f"{name.ljust(width)}  {_source(name):<11}  {read_by}")
-
-    if not _any("DATABASE_URL"):
-        report.lines.append("database: embedded server (DATABASE_URL unset): fine on a laptop, never in production")
-    missing_alert_channel = alert_channel_warning()
-    if missing_alert_channel:
-        report.lines.append(missing_alert_channel)
-    needs = {
-        "notification_delivery": (
-            _any("PUSH_WEBHOOK_URL") or (_any("NOTIFY_SMTP_HOST") and _any("NOTIFY_EMAIL_FROM")),
-            "no delivery channel: set PUSH_WEBHOOK_URL, or NOTIFY_SMTP_HOST with NOTIFY_EMAIL_FROM",
-        ),
-        "dynamics_sync": (_any("DYNAMICS_WEBHOOK_URL"), "no portal: set DYNAMICS_WEBHOOK_URL"),
-    }
+    read_by = {name.upper(): _READ_BY.get(name.upper(), RUNS) for name in settings.Settings.model_fields}
+    settings.load()  # refuses a malformed value by name before anything else
+    for group, role in settings.registered_groups().items():
+        settings.load_group(group)
+        read_by |= {name.upper(): role for name in group.model_fields}
     for spec in specs:
-        ok, missing = needs.get(spec.name, (True, ""))
+        read_by[settings.HEARTBEAT_PREFIX + spec.name.upper()] = RUNS
+    read_by[settings.HEARTBEAT_PREFIX + settings.DAEMON_HEARTBEAT.upper()] = "watchdog"
+    width = max(len(name) for name in read_by)
+    report.lines.append(f"{'setting'.ljust(width)}  {'source':<11}  read by")
+    for name in sorted(read_by, key=lambda name: (name.startswith(settings.HEARTBEAT_PREFIX), name)):
+        report.lines.append(f"{name.ljust(width)}  {_source(name):<11}  {read_by[name]}")
+
+    if not settings.is_set("DATABASE_URL"):
+        report.lines.append("database: embedded server (DATABASE_URL unset): fine on a laptop, never in production")
+    report.lines.extend(startup_warnings())
+    for spec in specs:
+        missing = _READINESS.get(spec.name, lambda: None)()
         heartbeat = "heartbeat pinged" if settings.heartbeat_url(spec.name) else "no heartbeat URL"
-        if ok:
+        if missing is None:
             report.lines.append(f"job {spec.name}: ready ({heartbeat})")
         else:
             report.lines.append(f"job {spec.name}: MISSING {missing} ({heartbeat})")

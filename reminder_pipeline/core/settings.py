@@ -1,19 +1,22 @@
-"""The one place that reads settings and secrets from the process environment.
+"""How settings and secrets are read from the process environment, and the core's own settings.
 
-`load()` reads the environment when it is called (at run time), never at import time. Secrets are
+Each domain owns its settings: a :class:`SettingsGroup` in its `settings.py`, registered here so that
+`reminder-pipeline doctor` lists every variable. Core keeps only the database, instance and timeout
+settings. `load()` (and a domain's own loader) reads the environment when it is called (at run
+time), never at import time. Secrets are
 `SecretStr`: printing the settings, or an error about them, shows `**********`. A malformed value is
 a :class:`ConfigurationError` that names the variable and the rule, never the value.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reminder_pipeline.core.errors import ConfigurationError
@@ -25,28 +28,36 @@ LOCAL_TIMEZONE = "Europe/Oslo"
 MAX_DAYS_AHEAD = 1
 MAX_DAYS_BACK = 31
 
-#: The channels that can carry a notification to a person, in their default order.
-DELIVERY_CHANNELS = ("push", "email")
 
-_QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_quiet_hours(text: str) -> tuple[dt.time, dt.time] | None:
-    """`21:00-08:00` as (start, end) in Europe/Oslo; `none` (or equal ends) means no quiet hours."""
-    if text.strip().lower() == "none":
-        return None
-    match = _QUIET_HOURS.match(text.strip())
-    if match is None:
-        raise ValueError("must be HH:MM-HH:MM (24-hour clock) or none")
-    hour, minute, end_hour, end_minute = (int(part) for part in match.groups())
-    start, end = dt.time(hour, minute), dt.time(end_hour, end_minute)
-    return None if start == end else (start, end)
-
-
-class Settings(BaseSettings):
-    """Every environment variable the project reads. Unset or blank means the default."""
+class SettingsGroup(BaseSettings):
+    """A group of environment variables (the core's, or one domain's). Unset or blank means the default."""
 
     model_config = SettingsConfigDict(env_ignore_empty=True, str_strip_whitespace=True, extra="ignore")
+
+
+#: Who reads a group's variables, when it is not the runs (for doctor).
+RUNS = "runs"
+_GROUPS: dict[type[SettingsGroup], str] = {}
+
+G = TypeVar("G", bound=SettingsGroup)
+
+
+def register(read_by: str = RUNS) -> Callable[[type[G]], type[G]]:
+    """Class decorator: a domain's settings group, listed by doctor with the role that reads it."""
+
+    def add(group: type[G]) -> type[G]:
+        _GROUPS[group] = read_by
+        return group
+
+    return add
+
+
+def registered_groups() -> dict[type[SettingsGroup], str]:
+    return dict(_GROUPS)
+
+
+class Settings(SettingsGroup):
+    """The core's environment variables: where things live, the watchdog, timeouts."""
 
     # -- where things live -------------------------------------------------------------------------
     database_url: SecretStr | None = Field(
@@ -88,87 +99,9 @@ class Settings(BaseSettings):
         default=120, ge=5, le=3600, description="A STARTED run without a database session this long is dead."
     )
 
-    # -- operations alerts ---------------------------------------------------------------------
-    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack incoming webhook (else Vault).")
-    slack_bot_token: SecretStr | None = Field(
-        default=None, description="Slack bot token (dagster-slack), beside the webhook."
-    )
-    slack_alert_channel: str | None = Field(default=None, description="Channel the bot posts to, e.g. #ops-alerts.")
-    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base (a proxy, a test).")
-    alert_smtp_host: str | None = None
-    alert_smtp_port: int = Field(default=587, ge=1, le=65535)
-    alert_smtp_user: str | None = None
-    alert_smtp_password: SecretStr | None = None
-    alert_email_from: str = "reminder-pipeline@localhost"
-    alert_email_to: str | None = Field(default=None, description="Comma-separated recipients.")
-
-    # -- peers -----------------------------------------------------------------------------------
-    dynamics_webhook_url: SecretStr | None = None
-    dynamics_webhook_token: SecretStr | None = None
-
-    # -- delivery of notifications to people (docs/delivery.md) -------------------------------------
-    push_webhook_url: SecretStr | None = Field(
-        default=None, description="Push gateway: one JSON POST per recipient message (else Vault)."
-    )
-    push_webhook_token: SecretStr | None = Field(default=None, description="Bearer token for the push gateway.")
-    notify_smtp_host: str | None = Field(default=None, description="SMTP relay for reminder e-mail.")
-    notify_smtp_port: int = Field(default=587, ge=1, le=65535)
-    notify_smtp_security: Literal["starttls", "tls", "none"] = Field(
-        default="starttls", description="starttls (required, the default), tls (implicit, port 465) or none."
-    )
-    notify_smtp_user: str | None = None
-    notify_smtp_password: SecretStr | None = Field(default=None, description="Else Vault `notify_smtp_password`.")
-    notify_smtp_ca_file: Path | None = Field(default=None, description="CA bundle to trust for the relay's TLS.")
-    notify_email_from: str | None = Field(default=None, description="Sender address of reminder e-mail.")
-    notification_channels: str | None = Field(
-        default=None, description="Channel order, comma-separated (push,email); unset: every configured one."
-    )
-    notification_quiet_hours: str = Field(
-        default="21:00-08:00", description="Default quiet hours (Europe/Oslo) as HH:MM-HH:MM, or none."
-    )
-    notification_expire_hours: int = Field(
-        default=72, ge=1, le=24 * 30, description="A notification never attempted this long after its creation expires."
-    )
-
-    @field_validator("notification_quiet_hours")
-    @classmethod
-    def _quiet_hours(cls, value: str) -> str:
-        parse_quiet_hours(value)
-        return value
-
-    @field_validator("notification_channels")
-    @classmethod
-    def _channels(cls, value: str | None) -> str | None:
-        names = [name.strip() for name in (value or "").split(",") if name.strip()]
-        if any(name not in DELIVERY_CHANNELS for name in names) or len(set(names)) != len(names):
-            raise ValueError(f"must list distinct channels among {', '.join(DELIVERY_CHANNELS)}")
-        return value
-
-    def delivery_channel_order(self) -> tuple[str, ...]:
-        """The channels in the order a recipient's message tries them (configured or not)."""
-        names = [name.strip() for name in (self.notification_channels or "").split(",") if name.strip()]
-        return tuple(names) or DELIVERY_CHANNELS
-
-    def quiet_hours(self) -> tuple[dt.time, dt.time] | None:
-        return parse_quiet_hours(self.notification_quiet_hours)
-
-    # -- admin API ---------------------------------------------------------------------------------
-    supabase_jwt_secret: SecretStr | None = None
-    admin_api_docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json (1 to enable).")
-    admin_api_cors_origins: str | None = Field(
-        default=None, description="Comma-separated origins allowed by CORS; unset: no CORS at all."
-    )
-    admin_api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
-
-    def cors_origins(self) -> list[str]:
-        return [origin.strip() for origin in (self.admin_api_cors_origins or "").split(",") if origin.strip()]
-
     def home(self) -> Path:
         """Where the embedded database and the Dagster home live."""
         return (self.reminder_pipeline_home or Path.cwd() / ".reminder_pipeline").expanduser().resolve()
-
-    def alert_email_recipients(self) -> tuple[str, ...]:
-        return tuple(address.strip() for address in (self.alert_email_to or "").split(",") if address.strip())
 
 
 ENV_FILE_VARIABLE = "REMINDER_PIPELINE_ENV_FILE"
@@ -211,6 +144,11 @@ def _raw_setting(variable: str) -> tuple[str, str] | None:
     return (value, "env file") if value else None
 
 
+def is_set(*variables: str) -> bool:
+    """Whether any of `variables` has a value in the environment or the env file."""
+    return any(setting_source(variable) for variable in variables)
+
+
 def setting_source(variable: str) -> str | None:
     """Where a variable's value comes from for this process: `environment`, `env file`, or None."""
     found = _raw_setting(variable)
@@ -231,9 +169,15 @@ def heartbeat_url(name: str) -> str | None:
 
 
 def load() -> Settings:
-    """The settings as the environment (and the env file, when one is set) say now."""
+    """The core settings as the environment (and the env file, when one is set) say now."""
+    return load_group(Settings)
+
+
+def load_group(group: type[G]) -> G:
+    """A settings group as the environment (and the env file, when one is set) say now. A malformed
+    value is refused by variable name and rule, never echoed."""
     try:
-        return Settings(_env_file=env_file())
+        return group(_env_file=env_file())  # type: ignore[call-arg]
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}" for problem in error.errors()

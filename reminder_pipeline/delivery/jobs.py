@@ -3,7 +3,6 @@
 from dagster import Config, ConfigurableResource, Failure, OpExecutionContext, op
 from pydantic import Field
 
-from reminder_pipeline.core import settings
 from reminder_pipeline.core.alerts import (
     NOTIFICATION_DELIVERY_GAVE_UP,
     NOTIFICATION_DELIVERY_RECOVERED,
@@ -24,6 +23,7 @@ from reminder_pipeline.core.guarded_run import (
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.delivery import repository
+from reminder_pipeline.delivery import settings as delivery_settings
 from reminder_pipeline.delivery.repository import Window
 from reminder_pipeline.delivery.service import (
     ChannelSettings,
@@ -85,7 +85,7 @@ class NotificationDelivery(ConfigurableResource):
         )
 
     def policy(self, channels: tuple[str, ...]) -> DeliveryPolicy:
-        current = settings.load()
+        current = delivery_settings.load()
         return DeliveryPolicy(
             channels=channels,
             window=Window.configured(),

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.core import locks, notification_kinds, settings
+from reminder_pipeline.core import locks, notification_kinds
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
+from reminder_pipeline.delivery import settings as delivery_settings
 
 #: A claim older than this is taken over even if its session looks alive (a pooler can hide a
 #: session's name); a batch sends within a few minutes at most (per-message deadline x batch / concurrency).
@@ -88,7 +89,7 @@ class Window:
     @classmethod
     def configured(cls) -> Window:
         """The database clock and the deployment's default quiet hours (`NOTIFICATION_QUIET_HOURS`)."""
-        return cls(quiet_hours=settings.load().quiet_hours())
+        return cls(quiet_hours=delivery_settings.load().quiet_hours())
 
     def parameters(self) -> dict[str, object]:
         start, end = self.quiet_hours or (None, None)

@@ -15,10 +15,10 @@ from dagster import (
     sensor,
 )
 
-from reminder_pipeline.core import settings
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.resources import PipelineDatabase
 from reminder_pipeline.delivery import repository
+from reminder_pipeline.delivery import settings as delivery_settings
 from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY, notification_delivery
 from reminder_pipeline.delivery.service import delivery_configured
 
@@ -46,7 +46,7 @@ def notification_delivery_when_due(context: SensorEvaluationContext, database: P
         return SensorResult(skip_reason=SkipReason("a notification_delivery run is queued or running"))
     with connect(database.url(), autocommit=True) as connection:
         backlog = repository.backlog(
-            connection, repository.Window.configured(), settings.load().notification_expire_hours
+            connection, repository.Window.configured(), delivery_settings.load().notification_expire_hours
         )
         configured = delivery_configured(connection)
     if not backlog.due:

@@ -26,6 +26,7 @@ from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.errors import ConfigurationError, DeliveryNotConfigured
 from reminder_pipeline.core.vault import read_secret
 from reminder_pipeline.delivery import repository
+from reminder_pipeline.delivery import settings as delivery_settings
 from reminder_pipeline.delivery.channels import (
     DELIVERED,
     FAILED,
@@ -292,14 +293,16 @@ class ChannelSettings:
 def push_webhook_url(connection: sa.Connection | None, override: str | None = None) -> str | None:
     """The push gateway's URL: the resource's override (tests), Vault, then `PUSH_WEBHOOK_URL`."""
     return (
-        override or read_secret(connection, VAULT_PUSH_WEBHOOK_URL) or settings.secret(settings.load().push_webhook_url)
+        override
+        or read_secret(connection, VAULT_PUSH_WEBHOOK_URL)
+        or settings.secret(delivery_settings.load().push_webhook_url)
     )
 
 
 def delivery_configured(connection: sa.Connection | None) -> bool:
     """Whether any delivery channel is configured now (the push gateway, or `NOTIFY_SMTP_HOST`): reads
     only and builds nothing, so a sensor may ask it on every tick."""
-    return bool(push_webhook_url(connection) or settings.load().notify_smtp_host)
+    return bool(push_webhook_url(connection) or delivery_settings.load().notify_smtp_host)
 
 
 @contextmanager
@@ -308,7 +311,7 @@ def configured_channels(
 ) -> Iterator[dict[str, DeliveryChannel]]:
     """The channels this deployment configures, by name, read now (Vault first, then the
     environment) and closed on the way out. Empty when none is configured."""
-    current = settings.load()
+    current = delivery_settings.load()
     built: dict[str, DeliveryChannel] = {}
     url = push_webhook_url(connection, config.push_webhook_url)
     try:
@@ -342,7 +345,7 @@ def configured_channels(
 def offered(configured: Mapping[str, DeliveryChannel]) -> tuple[str, ...]:
     """The configured channels in the deployment's order (`NOTIFICATION_CHANNELS`); naming one
     that is not configured is an error, not a silent skip."""
-    current = settings.load()
+    current = delivery_settings.load()
     order = current.delivery_channel_order()
     if current.notification_channels:
         missing = [name for name in order if name not in configured]
