@@ -88,7 +88,7 @@ def invite(ticket: RunTicket, database: PipelineDatabase) -> JobOutcome:
             reference_date="2027-01-15", step=1, starts_on="2027-01-15",
         )
         created = outbox.dispatch(connection, frame).created
-    return JobOutcome(assignments_evaluated=len(mentors), reminders_dispatched=created)
+    return JobOutcome(evaluated=len(mentors), created=created)
 
 
 @guarded_job(TRAINING_INVITATIONS)

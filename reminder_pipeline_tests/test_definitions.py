@@ -92,7 +92,7 @@ def test_a_new_job_is_one_declaration_in_a_jobs_module(database_url: str, db: sa
 
     @op
     def count_nothing(ticket: RunTicket) -> JobOutcome:
-        return JobOutcome(assignments_evaluated=3, reminders_dispatched=0)
+        return JobOutcome(evaluated=3, created=0)
 
     @guarded_job(spec)
     def example_job() -> None:

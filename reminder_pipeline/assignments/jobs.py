@@ -100,8 +100,8 @@ def dispatch_reminders(
         context.log.info(f"Created {result.created} of {result.requested} due notifications ({existed} existed).")
     kinds = decisions.notifications["kind"].value_counts().to_dict()
     return JobOutcome(
-        assignments_evaluated=decisions.assignments_evaluated,
-        reminders_dispatched=result.created,
+        evaluated=decisions.assignments_evaluated,
+        created=result.created,
         details={
             "as_of": decisions.as_of.isoformat(),
             "due": result.requested,

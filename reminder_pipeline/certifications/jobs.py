@@ -141,8 +141,8 @@ def certification_outcome(
         f" {sync_events} Dynamics events queued."
     )
     return JobOutcome(
-        assignments_evaluated=decisions.certifications_evaluated,
-        reminders_dispatched=sent,
+        evaluated=decisions.certifications_evaluated,
+        created=sent,
         details={
             "as_of": decisions.as_of,
             "certifications_evaluated": decisions.certifications_evaluated,
@@ -237,8 +237,8 @@ def sync_dynamics_events(
         f"{result.claimed} claimed, {result.synced} synced, {result.failed} failed, {len(result.dead)} dead."
     )
     return JobOutcome(
-        assignments_evaluated=result.claimed,
-        reminders_dispatched=result.synced,
+        evaluated=result.claimed,
+        created=result.synced,
         details={"claimed": result.claimed, "synced": result.synced, "failed": result.failed, "dead": len(result.dead)},
     )
 

@@ -75,9 +75,7 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
         finished = run_guard.succeed(outcome)
     metadata = outcome_metadata(outcome, finished, run_guard.elapsed_seconds())
     spec = JobSpec.of(context.job_def)
-    counts = (spec or JobSpec(context.job_name, "", 0)).describe_counts(
-        outcome.assignments_evaluated, outcome.reminders_dispatched
-    )
+    counts = (spec or JobSpec(context.job_name, "", 0)).describe_counts(outcome.evaluated, outcome.created)
     if run_guard.dry_run:
         context.log.info(f"Dry run, nothing written; a real run: {counts}.")
         context.add_output_metadata({**metadata, "dry_run": True})
@@ -113,8 +111,8 @@ def outcome_metadata(
 ) -> dict[str, Any]:
     """What a run did, as Dagster metadata: numbers the UI plots over time, ids, never names."""
     metadata: dict[str, Any] = {
-        "evaluated": outcome.assignments_evaluated,
-        "created": outcome.reminders_dispatched,
+        "evaluated": outcome.evaluated,
+        "created": outcome.created,
         "execution_log_id": str(finished.row_id) if finished else "",
     }
     if seconds is not None:

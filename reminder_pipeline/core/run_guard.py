@@ -43,10 +43,12 @@ class RunTicket:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a job's work produced, for the log row."""
+    """What a job's work produced: how many things it looked at and how many it created (or
+    delivered, or synced); the job's JobSpec.counts name them in its own words. They go to the log
+    row's `assignments_evaluated` and `reminders_dispatched` columns (the names the spec fixed)."""
 
-    assignments_evaluated: int
-    reminders_dispatched: int
+    evaluated: int
+    created: int
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,8 +151,8 @@ class JobRunGuard(ConfigurableResource):
         self._finished = execution_log.finish_success(
             connection,
             ticket.log_row_id,
-            assignments_evaluated=outcome.assignments_evaluated,
-            reminders_dispatched=outcome.reminders_dispatched,
+            assignments_evaluated=outcome.evaluated,
+            reminders_dispatched=outcome.created,
             details=outcome.details,
         )
         execution_log.release_job_lock(connection, ticket.lock_key)

@@ -147,8 +147,8 @@ def deliver_notifications(
             metadata=_details(result, channels_offered),
         )
     return JobOutcome(
-        assignments_evaluated=result.claimed,
-        reminders_dispatched=result.delivered,
+        evaluated=result.claimed,
+        created=result.delivered,
         details=_details(result, channels_offered),
     )
 
