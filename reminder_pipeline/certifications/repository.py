@@ -13,7 +13,7 @@ from reminder_pipeline.certifications.rules import (
     REACTIVATION_COLUMNS,
     REMINDER_COLUMNS,
 )
-from reminder_pipeline.core.bulk import copy_frame, read_frame
+from reminder_pipeline.core.bulk import read_frame, stage
 
 PAUSE_REASON = CERTIFICATION_EXPIRED
 PAUSED_BY = "system:certification_reminders"
@@ -71,13 +71,12 @@ def record_and_dispatch_reminders(connection: sa.Connection, reminders: pd.DataF
     concurrent runs meet at the unique key, so neither can notify what the other logged."""
     if reminders.empty:
         return 0
-    connection.execute(
-        sa.text(
-            "CREATE TEMP TABLE incoming_cert_reminders (cert_id uuid, mentor_id uuid, threshold_days integer,"
-            " days_left integer, expires_on date) ON COMMIT DROP"
-        )
+    stage(
+        connection,
+        reminders,
+        "incoming_cert_reminders",
+        dict(zip(REMINDER_COLUMNS, ("uuid", "uuid", "integer", "integer", "date"), strict=True)),
     )
-    copy_frame(connection, reminders[REMINDER_COLUMNS], "incoming_cert_reminders")
     return connection.execute(
         sa.text("""
         WITH logged AS (
@@ -109,13 +108,9 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
     Returns (mentors paused, sync events written)."""
     if pauses.empty:
         return 0, 0
-    connection.execute(
-        sa.text(
-            "CREATE TEMP TABLE incoming_pauses (mentor_id uuid, coordinator_id uuid, cert_id uuid, expired_on date)"
-            " ON COMMIT DROP"
-        )
+    stage(
+        connection, pauses, "incoming_pauses", dict(zip(PAUSE_COLUMNS, ("uuid", "uuid", "uuid", "date"), strict=True))
     )
-    copy_frame(connection, pauses[PAUSE_COLUMNS], "incoming_pauses")
     row = connection.execute(
         sa.text("""
         WITH paused AS (
@@ -163,13 +158,12 @@ def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[
     Returns (mentors reactivated, sync events written)."""
     if reactivations.empty:
         return 0, 0
-    connection.execute(
-        sa.text(
-            "CREATE TEMP TABLE incoming_reactivations (pause_id uuid, mentor_id uuid, coordinator_id uuid,"
-            " cert_id uuid, expires_on date) ON COMMIT DROP"
-        )
+    stage(
+        connection,
+        reactivations,
+        "incoming_reactivations",
+        dict(zip(REACTIVATION_COLUMNS, ("uuid", "uuid", "uuid", "uuid", "date"), strict=True)),
     )
-    copy_frame(connection, reactivations[REACTIVATION_COLUMNS], "incoming_reactivations")
     row = connection.execute(
         sa.text("""
         WITH reactivated AS (

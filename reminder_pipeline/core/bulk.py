@@ -7,6 +7,7 @@ upload is cut into batches so that memory stays flat however many rows there are
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -42,3 +43,11 @@ def copy_frame(connection: sa.Connection, frame: pd.DataFrame, table: str) -> No
             pa_csv.write_csv(batch, buffer, write_options=options)
             buffer.seek(0)
             cursor.copy_expert(statement, buffer)
+
+
+def stage(connection: sa.Connection, frame: pd.DataFrame, table: str, columns: Mapping[str, str]) -> None:
+    """Load `frame`'s `columns` (name -> SQL type) into a new temporary table, dropped at commit: the
+    one set a statement then joins against (no row-by-row round trips)."""
+    ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+    connection.execute(sa.text(f"CREATE TEMP TABLE {table} ({ddl}) ON COMMIT DROP"))
+    copy_frame(connection, frame[list(columns)], table)

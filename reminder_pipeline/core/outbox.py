@@ -14,20 +14,22 @@ import pandas as pd
 import sqlalchemy as sa
 
 from reminder_pipeline.core import notification_kinds
-from reminder_pipeline.core.bulk import copy_frame
+from reminder_pipeline.core.bulk import stage
 from reminder_pipeline.core.errors import InputRejected
 from reminder_pipeline.core.notification_kinds import SQL_TYPES
 
-#: What every outbox row carries; a kind's payload keys (its declaration's variables) come on top.
-OUTBOX_COLUMNS = [
-    "idempotency_key",
-    "kind",
-    "recipient_role",
-    "recipient_id",
-    "assignment_id",
-    "reference_date",
-    "step",
-]
+#: What every outbox row carries, with its type; a kind's payload keys (its declaration's
+#: variables) come on top.
+OUTBOX_COLUMN_TYPES = {
+    "idempotency_key": "text NOT NULL",
+    "kind": "text NOT NULL",
+    "recipient_role": "text NOT NULL",
+    "recipient_id": "uuid NOT NULL",
+    "assignment_id": "uuid",
+    "reference_date": "date",
+    "step": "integer",
+}
+OUTBOX_COLUMNS = list(OUTBOX_COLUMN_TYPES)
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,8 @@ def dispatch(connection: sa.Connection, notifications: pd.DataFrame, *, dry_run:
     if missing:
         raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
 
-    payload_ddl = "".join(f", {key} {SQL_TYPES[kind]}" for key, kind in payload.items())
-    connection.execute(
-        sa.text(
-            "CREATE TEMP TABLE incoming_notifications ("
-            " idempotency_key text NOT NULL, kind text NOT NULL, recipient_role text NOT NULL,"
-            f" recipient_id uuid NOT NULL, assignment_id uuid, reference_date date, step integer{payload_ddl})"
-            " ON COMMIT DROP"
-        )
-    )
-    copy_frame(connection, notifications[OUTBOX_COLUMNS + list(payload)], "incoming_notifications")
+    columns = {**OUTBOX_COLUMN_TYPES, **{key: SQL_TYPES[kind] for key, kind in payload.items()}}
+    stage(connection, notifications, "incoming_notifications", columns)
     if dry_run:
         would_create = connection.execute(
             sa.text(
