@@ -2,7 +2,6 @@
 
 import datetime as dt
 import multiprocessing
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +16,7 @@ from reminder_pipeline.delivery import repository as delivery_repository
 from reminder_pipeline.delivery.repository import Window
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess, run_job
+from reminder_pipeline_tests.pg_tools import race_two_writers
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
@@ -122,25 +122,9 @@ def test_two_concurrent_writers_of_the_same_reminders_send_each_once(
             "expires_on": (AS_OF + dt.timedelta(days=7)).isoformat(),
         }
     )
-    sent: dict[str, int] = {}
-    first_wrote = threading.Event()
-
-    def second() -> None:
-        first_wrote.wait(30)
-        with connect(database_url) as connection, connection.begin():
-            sent["second"] = repository.record_and_dispatch_reminders(connection, reminders)
-
-    worker = threading.Thread(target=second)
-    worker.start()
-    with connect(database_url) as connection, connection.begin():
-        sent["first"] = repository.record_and_dispatch_reminders(connection, reminders)
-        first_wrote.set()
-        # keep our transaction open until the second writer is blocked on our uncommitted keys
-        deadline = time.monotonic() + 30
-        while not factories.count(db, "pg_stat_activity", "wait_event_type = 'Lock' AND datname = current_database()"):
-            assert time.monotonic() < deadline, "the second writer never blocked"
-            time.sleep(0.05)
-    worker.join(60)
+    sent = race_two_writers(
+        database_url, lambda connection: repository.record_and_dispatch_reminders(connection, reminders)
+    )
     assert sent == {"first": 50, "second": 0}
     assert factories.count(db, "notifications") == 50
 
@@ -286,30 +270,7 @@ def test_two_concurrent_reactivations_of_the_same_mentor_write_one_of_each(
         decided = repository.load_open_pauses(connection)
     reactivations = rules.decide_reactivations(decided, AS_OF + dt.timedelta(days=1))
     assert len(reactivations) == 1
-    written: dict[str, tuple[int, int]] = {}
-    first_wrote = threading.Event()
-
-    def second() -> None:
-        first_wrote.wait(30)
-        with connect(database_url) as connection, connection.begin():
-            written["second"] = repository.reactivate(connection, reactivations)
-
-    worker = threading.Thread(target=second)
-    worker.start()
-    with connect(database_url) as connection, connection.begin():
-        written["first"] = repository.reactivate(connection, reactivations)
-        first_wrote.set()
-        with connect(database_url, autocommit=True) as observer:  # a fresh pg_stat_activity each look
-            deadline = time.monotonic() + 30
-            while not observer.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"
-                )
-            ).scalar_one():
-                assert time.monotonic() < deadline, "the second writer never blocked"
-                time.sleep(0.05)
-    worker.join(60)
+    written = race_two_writers(database_url, lambda connection: repository.reactivate(connection, reactivations))
     assert written == {"first": (1, 1), "second": (0, 0)}
     assert factories.count(db, "dynamics_sync_events", "action = 'reactivate'") == 1
     assert factories.count(db, "notifications", "kind = 'mentor_reactivated'") == 2

@@ -1,6 +1,4 @@
 import datetime as dt
-import threading
-import time
 
 import pandas as pd
 import pytest
@@ -10,6 +8,7 @@ from reminder_pipeline.core import outbox
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import InputRejected
 from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.pg_tools import race_two_writers
 
 pytestmark = pytest.mark.database
 
@@ -63,36 +62,7 @@ def test_a_dry_run_counts_what_a_real_dispatch_creates_and_uses_up_no_identity_v
 def test_two_concurrent_dispatchers_of_the_same_keys_create_each_once(db: sa.Connection, database_url: str) -> None:
     """Two real connections: the second insert waits on the first's uncommitted keys, then skips them."""
     frame = _notifications(db, 200)
-    results: dict[str, int] = {}
-    first_inserted = threading.Event()
-
-    def second_dispatcher() -> None:
-        first_inserted.wait(30)
-        with connect(database_url) as connection, connection.begin():
-            results["second"] = outbox.dispatch(connection, frame).created
-
-    worker = threading.Thread(target=second_dispatcher)
-    worker.start()
-    with connect(database_url) as connection, connection.begin():
-        results["first"] = outbox.dispatch(connection, frame).created
-        first_inserted.set()
-        # keep the transaction open until the second dispatcher is blocked on our rows
-        # Autocommit: pg_stat_activity is a snapshot held until the observer's transaction ends, so
-        # in one transaction a first look taken before the second dispatcher blocked never changed.
-        with connect(database_url, autocommit=True) as observer:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                waiting = observer.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND datname = current_database()"
-                    )
-                ).scalar()
-                if waiting:
-                    break
-                threading.Event().wait(0.05)
-        assert waiting == 1
-    worker.join(60)
+    results = race_two_writers(database_url, lambda connection: outbox.dispatch(connection, frame).created)
     assert results == {"first": 200, "second": 0}
     assert factories.notification_count(db) == 200
 
