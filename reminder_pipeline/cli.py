@@ -274,8 +274,11 @@ def _launch(
     with connect(url) as connection:
         row = execution_log.row_of_run(connection, run_id)
     if row is not None:
+        # A failed row's counts were never recorded (only a success writes them): not shown as zeros.
+        counts = spec.describe_counts(row.assignments_evaluated, row.reminders_dispatched)
         click.echo(
-            f"execution log: {row.status}, {spec.describe_counts(row.assignments_evaluated, row.reminders_dispatched)}"
+            f"execution log: {row.status}"
+            + (f", {counts}" if row.status == "success" else "")
             + (f", error: {row.error_message}" if row.error_message and not _said(row.error_message, shown) else "")
         )
     if summary:
