@@ -6,10 +6,15 @@ from reminder_pipeline.core.notification_kinds import NotificationKind, Variable
 EXPIRES_ON = Variable("expires_on", "date", "min")
 
 
+_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 def _mentor_status_is(status: str) -> str:
+    """The notice's mentor (payload `mentor_id`) has `status` now: one primary-key lookup; a payload
+    that holds no uuid matches nothing."""
     return (
-        "EXISTS (SELECT 1 FROM public.peer_mentors AS m"
-        f" WHERE m.id::text = n.payload ->> 'mentor_id' AND m.status = '{status}')"
+        "EXISTS (SELECT 1 FROM public.peer_mentors AS m WHERE m.status = '" + status + "' AND m.id ="
+        f" CASE WHEN n.payload ->> 'mentor_id' ~ '{_UUID}' THEN (n.payload ->> 'mentor_id')::uuid END)"
     )
 
 
