@@ -273,15 +273,7 @@ class AlertService:
     def long_running_alerts(self) -> list[Alert]:
         """One alert per log row still `running` after `long_running_minutes` (reads only)."""
         with self._connect(autocommit=True) as connection:
-            rows = connection.execute(
-                sa.text(
-                    "SELECT id, job_name, dagster_run_id, started_at,"
-                    " floor(extract(epoch FROM clock_timestamp() - started_at) / 60)::int AS minutes"
-                    " FROM public.cron_execution_logs WHERE status = 'running'"
-                    " AND started_at < clock_timestamp() - make_interval(secs => :minutes * 60)"
-                ),
-                {"minutes": self.settings.long_running_minutes},
-            ).all()
+            rows = store.running_longer_than(connection, self.settings.long_running_minutes)
             last_success = {row.job_name: store.last_success_at(connection, row.job_name) for row in rows}
         alerts = [
             Alert(
@@ -310,37 +302,8 @@ class AlertService:
         found: list[Alert] = []
         with self._connect(autocommit=True) as connection:
             for job_name, hours in sorted(windows.items()):
-                state = connection.execute(
-                    sa.text(
-                        "SELECT s.id AS last_success_id, s.completed_at AS last_success_at,"
-                        " (SELECT min(started_at) FROM public.cron_execution_logs WHERE job_name = :job) AS first_seen,"
-                        " clock_timestamp() AS now"
-                        " FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
-                        "  SELECT id, completed_at FROM public.cron_execution_logs"
-                        "  WHERE job_name = :job AND status = 'success' ORDER BY started_at DESC LIMIT 1) AS s ON true"
-                    ),
-                    {"job": job_name},
-                ).one()
-                open_incidents = (
-                    connection.execute(
-                        sa.text(
-                            "SELECT missed.execution_log_id FROM public.ops_alerts AS missed"
-                            " WHERE missed.kind = :missed AND missed.job_name = :job"
-                            " AND missed.execution_log_id IS DISTINCT FROM CAST(:current AS uuid)"
-                            " AND NOT EXISTS (SELECT 1 FROM public.ops_alerts AS back WHERE back.kind = :back"
-                            "   AND back.job_name = missed.job_name"
-                            "   AND back.execution_log_id IS NOT DISTINCT FROM missed.execution_log_id)"
-                        ),
-                        {
-                            "missed": MISSED_RUN,
-                            "back": MISSED_RUN_RECOVERED,
-                            "job": job_name,
-                            "current": state.last_success_id,
-                        },
-                    )
-                    .scalars()
-                    .all()
-                )
+                state = store.success_state(connection, job_name)
+                open_incidents = store.open_missed_run_incidents(connection, job_name, state.last_success_id)
                 since = state.last_success_at or state.first_seen or watching_since
                 overdue = state.now - since > dt.timedelta(hours=hours)
                 payload = {

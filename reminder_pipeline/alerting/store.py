@@ -11,7 +11,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from reminder_pipeline.core.alerts import CLOSES, LONG_RUNNING, Alert
+from reminder_pipeline.core.alerts import CLOSES, LONG_RUNNING, MISSED_RUN, MISSED_RUN_RECOVERED, Alert
 
 #: Backoff between delivery attempts: 1, 2, 4, ... minutes, at most 30.
 BACKOFF_BASE_SECONDS = 60
@@ -241,3 +241,51 @@ def open_incident(connection: sa.Connection, kind: str, closed_by: str, job_name
         ),
         {"kind": kind, "closed_by": closed_by, "job": job_name},
     ).scalar_one_or_none()
+
+
+def running_longer_than(connection: sa.Connection, minutes: float) -> list[sa.Row]:
+    """Log rows still `running` after `minutes`, with how long they have run (whole minutes)."""
+    return list(
+        connection.execute(
+            sa.text(
+                "SELECT id, job_name, dagster_run_id, started_at,"
+                " floor(extract(epoch FROM clock_timestamp() - started_at) / 60)::int AS minutes"
+                " FROM public.cron_execution_logs WHERE status = 'running'"
+                " AND started_at < clock_timestamp() - make_interval(secs => :minutes * 60)"
+            ),
+            {"minutes": minutes},
+        ).all()
+    )
+
+
+def success_state(connection: sa.Connection, job_name: str) -> sa.Row:
+    """A job's last success (id, completed_at), its first log row's start, and the database's now."""
+    return connection.execute(
+        sa.text(
+            "SELECT s.id AS last_success_id, s.completed_at AS last_success_at,"
+            " (SELECT min(started_at) FROM public.cron_execution_logs WHERE job_name = :job) AS first_seen,"
+            " clock_timestamp() AS now"
+            " FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+            "  SELECT id, completed_at FROM public.cron_execution_logs"
+            "  WHERE job_name = :job AND status = 'success' ORDER BY started_at DESC LIMIT 1) AS s ON true"
+        ),
+        {"job": job_name},
+    ).one()
+
+
+def open_missed_run_incidents(connection: sa.Connection, job_name: str, current_success: UUID | None) -> list[UUID]:
+    """The missed-run incidents of a job not yet closed by a recovery alert, other than the one of
+    its current last success."""
+    return list(
+        connection.execute(
+            sa.text(
+                "SELECT missed.execution_log_id FROM public.ops_alerts AS missed"
+                " WHERE missed.kind = :missed AND missed.job_name = :job"
+                " AND missed.execution_log_id IS DISTINCT FROM CAST(:current AS uuid)"
+                " AND NOT EXISTS (SELECT 1 FROM public.ops_alerts AS back WHERE back.kind = :back"
+                "   AND back.job_name = missed.job_name"
+                "   AND back.execution_log_id IS NOT DISTINCT FROM missed.execution_log_id)"
+            ),
+            {"missed": MISSED_RUN, "back": MISSED_RUN_RECOVERED, "job": job_name, "current": current_success},
+        ).scalars()
+    )
