@@ -38,6 +38,7 @@ from reminder_pipeline.alerting.jobs import (
 from reminder_pipeline.alerting.policy import RunSummary, run_failure_alerts
 from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL
+from reminder_pipeline.alerting.store import ALERT_BACKOFF
 from reminder_pipeline.core import settings
 from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, Alert
 from reminder_pipeline.core.database import connect
@@ -55,8 +56,8 @@ HISTORY = 50
 #: With the application database unreachable, liveness cannot be read: a run STARTED this long ago
 #: has certainly failed on its own database (connect timeout, keepalives) or is dead.
 DEAD_RUN_GRACE_WITHOUT_DATABASE = dt.timedelta(minutes=10)
-RETRY_BASE_SECONDS = 60
-RETRY_CAP_SECONDS = 30 * 60
+#: A delivery run that failed is asked for again after the same backoff as a recorded alert's retry.
+RETRY_BACKOFF = ALERT_BACKOFF
 
 
 def _delivery_request(instance: DagsterInstance, alert: Alert, ops_alerting: OpsAlerting) -> RunRequest | None:
@@ -71,7 +72,7 @@ def _delivery_request(instance: DagsterInstance, alert: Alert, ops_alerting: Ops
     if records and ops_alerting.is_recorded(alert):
         return None  # recorded by a run that could not send it: the redelivery sensor retries it
     if records:
-        wait = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** (len(records) - 1))
+        wait = RETRY_BACKOFF.ceiling(len(records))
         if time.time() - (records[0].end_time or 0) < wait:
             return None
     return RunRequest(

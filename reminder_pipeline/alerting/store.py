@@ -12,10 +12,11 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from reminder_pipeline.core.alerts import CLOSES, LONG_RUNNING, MISSED_RUN, MISSED_RUN_RECOVERED, Alert
+from reminder_pipeline.core.backoff import Backoff
 
-#: Backoff between delivery attempts: 1, 2, 4, ... minutes, at most 30.
-BACKOFF_BASE_SECONDS = 60
-BACKOFF_CAP_SECONDS = 30 * 60
+#: Backoff between delivery attempts: 1, 2, 4, ... minutes, at most 30 (no jitter: one alert at a
+#: time). Alerts are never given up by count: they expire by age (EXPIRE_AFTER).
+ALERT_BACKOFF = Backoff(base_seconds=60, cap_seconds=30 * 60)
 #: An alert still undelivered this long after it was raised is marked expired (and shown).
 EXPIRE_AFTER = dt.timedelta(hours=24)
 
@@ -57,8 +58,8 @@ def mark_delivery(connection: sa.Connection, alert_id: UUID, *, delivered: bool,
             "id": alert_id,
             "delivered": delivered,
             "error": error,
-            "base": BACKOFF_BASE_SECONDS,
-            "cap": BACKOFF_CAP_SECONDS,
+            "base": ALERT_BACKOFF.base_seconds,
+            "cap": ALERT_BACKOFF.cap_seconds,
         },
     )
 

@@ -14,8 +14,11 @@ class Backoff:
     #: After this many failed attempts the outbox gives up (and operations hear of it).
     max_attempts: int = 8
 
+    def ceiling(self, attempts: int) -> float:
+        """The longest wait after `attempts` failed tries: base * 2^(attempts-1), capped."""
+        return min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+
     def delay_after(self, attempts: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds until the next try after `attempts` failed ones: base * 2^(attempts-1), capped,
-        then scaled by a random factor in [0.5, 1.0) so that many failed items do not retry in step."""
-        exponential = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return exponential * (0.5 + rng() / 2)
+        """Seconds until the next try after `attempts` failed ones: the ceiling scaled by a random
+        factor in [0.5, 1.0), so that many failed items do not retry in step."""
+        return self.ceiling(attempts) * (0.5 + rng() / 2)

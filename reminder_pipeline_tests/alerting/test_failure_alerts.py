@@ -17,6 +17,7 @@ from reminder_pipeline.alerting.secrets import slack_webhook_url
 from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL, NO_LOG_ROW_MESSAGE
 from reminder_pipeline.alerting.store import undelivered_alerts
 from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, RECOVERED, Alert
+from reminder_pipeline.core.backoff import Backoff
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
@@ -181,7 +182,7 @@ def test_a_delivery_that_could_neither_record_nor_send_fails_and_is_asked_for_ag
     assert [run.success for run in failed.runs] == [False]
     assert tick(SENSOR, instance, down, alerting).runs == []  # backing off (one minute after the first failure)
 
-    monkeypatch.setattr(sensors, "RETRY_BASE_SECONDS", 1)
+    monkeypatch.setattr(sensors, "RETRY_BACKOFF", Backoff(base_seconds=1, cap_seconds=1800))
     time.sleep(1.2)
     slack.status = 200
     retried = tick(SENSOR, instance, down, alerting)
@@ -329,7 +330,7 @@ def test_no_channel_configured_is_recorded_waits_unretried_and_goes_out_once_one
     assert (alert.delivered_at, alert.delivery_attempts, alert.next_attempt_at) == (None, 0, None)
     assert alert.delivery_error == NO_ALERT_CHANNEL
 
-    monkeypatch.setattr(sensors, "RETRY_BASE_SECONDS", 0)
+    monkeypatch.setattr(sensors, "RETRY_BACKOFF", Backoff(base_seconds=0.001, cap_seconds=0.001))
     assert tick(SENSOR, instance, database_url, alerting).runs == []  # recorded: not asked for again
     waiting = tick("ops_alert_redelivery", instance, database_url, alerting)
     assert waiting.runs == [] and waiting.result.skip_reason is not None
