@@ -34,14 +34,20 @@ def safe_errors() -> Iterator[None]:
         raise SanitizedError(execution_log.safe_error_message(error)) from None
 
 
+def _spec_of(context: OpExecutionContext) -> JobSpec:
+    """The declaration of the job this op runs in; the wrapper's ops exist only in guarded jobs."""
+    spec = JobSpec.of(context.job_def)
+    if spec is None:
+        raise SanitizedError(f"job {context.job_name} was not declared with guarded_job(JobSpec(...))")
+    return spec
+
+
 @op(
     out=Out(RunTicket, is_required=False),
     description="Take the job's advisory lock and open its execution-log row; skip the run if the lock is held.",
 )
 def begin_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard):
-    spec = JobSpec.of(context.job_def)
-    if spec is None:
-        raise SanitizedError(f"job {context.job_name} was not declared with guarded_job(JobSpec(...))")
+    spec = _spec_of(context)
     with safe_errors():
         ticket = run_guard.begin(spec, context.run_id)
     if ticket is not None and ticket.dry_run:
@@ -74,17 +80,16 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
     with safe_errors():
         finished = run_guard.succeed(outcome)
     metadata = outcome_metadata(outcome, finished, run_guard.elapsed_seconds())
-    spec = JobSpec.of(context.job_def)
-    counts = (spec or JobSpec(context.job_name, "", 0)).describe_counts(outcome.evaluated, outcome.created)
+    spec = _spec_of(context)
+    counts = spec.describe_counts(outcome.evaluated, outcome.created)
     if run_guard.dry_run:
         context.log.info(f"Dry run, nothing written; a real run: {counts}.")
         context.add_output_metadata({**metadata, "dry_run": True})
         return
     context.log.info(f"Log row {finished.row_id if finished else '?'} finalised as success: {counts}.")
-    if spec is not None:
-        metadata["heartbeat"] = _ping(context, spec.name, "success")
+    metadata["heartbeat"] = _ping(context, spec.name, "success")
     context.add_output_metadata(metadata)
-    if spec is not None and spec.asset is not None:
+    if spec.asset is not None:
         context.log_event(AssetMaterialization(asset_key=spec.asset, metadata=metadata))
         _evaluate_checks(context, run_guard, spec.asset)
 
