@@ -143,13 +143,14 @@ def _child_run(mode: str, database_url: str) -> None:
     if mode == "job":
         from dagster import DagsterInstance
 
-        from reminder_pipeline.assignments.jobs import run_config_for
+        from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
+        from reminder_pipeline.core.run_config import dated_run_config
         from reminder_pipeline.definitions import build_defs
 
         job = build_defs(database_url).get_job_def("assignment_reminders")
         rules = dataclasses.asdict(RULES)
         config = {
-            **run_config_for(AS_OF, allow_any_date=True, **rules),
+            **dated_run_config(ASSIGNMENT_REMINDERS.dated_op, AS_OF, allow_any_date=True, **rules),
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         }
         with DagsterInstance.ephemeral() as instance:

@@ -185,7 +185,7 @@ def run(
     directly), shows on the job's page in the UI, and this command prints what it did.
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
     """
-    from reminder_pipeline.core.run_config import date_outside_window
+    from reminder_pipeline.core.run_config import OVERRIDE_HINT, as_of_problem
     from reminder_pipeline.definitions import job_spec
     from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY
 
@@ -196,10 +196,11 @@ def run(
         raise click.BadParameter(
             f"{job} has no dry run: it only delivers what other jobs decided", param_hint="--dry-run"
         )
-    if as_of is not None and not allow_any_date:
-        problem = date_outside_window(as_of.date())
-        if problem:
-            raise click.BadParameter(f"{problem}; add --allow-any-date if that is really meant", param_hint="--as-of")
+    problem = as_of_problem(as_of.date().isoformat() if as_of else None, allow_any_date)
+    if problem:
+        raise click.BadParameter(
+            problem.replace(OVERRIDE_HINT, "add --allow-any-date if that is really meant"), param_hint="--as-of"
+        )
     if retry_gave_up and spec.name != NOTIFICATION_DELIVERY.name:
         raise click.BadParameter(f"{job} has no notifications to retry", param_hint="--retry-gave-up")
     url = _database_url()
@@ -221,20 +222,16 @@ def _launch(
     from dagster import DagsterInstance, DagsterRunStatus
 
     from reminder_pipeline.core.instance import cli_workspace, prepare_dagster_home
+    from reminder_pipeline.core.run_config import dated_run_config
 
     dagster_home = prepare_dagster_home(url)
     # A launched run's lines come from its event log (below), as the UI shows them: the run's own
     # console logger, whose stack traces would reach this terminal only when launched from here, is quiet.
     quiet = "INFO" if in_process else "CRITICAL"
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": quiet}}}}
-    op_config: dict[str, Any] = {}
-    if as_of is not None:
-        op_config["as_of"] = as_of.isoformat()
-        op_config["allow_any_date"] = True  # checked above, with the operator's override
-    if dry_run:
-        op_config["dry_run"] = True
-    if op_config and spec.dated_op is not None:
-        run_config["ops"] = {spec.dated_op: {"config": op_config}}
+    if spec.dated_op is not None and (as_of is not None or dry_run):
+        # The date was checked above, with the operator's override.
+        run_config.update(dated_run_config(spec.dated_op, as_of, allow_any_date=as_of is not None, dry_run=dry_run))
     if ops:
         run_config["ops"] = {**run_config.get("ops", {}), **ops}
     shown: list[str] = []  # the run's lines printed while following it

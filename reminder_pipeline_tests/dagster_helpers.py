@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, ExecuteInProcessResult, SensorResult, build_sensor_context
 
 from reminder_pipeline.alerting.resources import OpsAlerting
-from reminder_pipeline.assignments.jobs import run_config_for
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.certifications.jobs import DynamicsPortal
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_config import dated_run_config
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline.delivery.jobs import NotificationDelivery
 
@@ -33,7 +34,9 @@ def run_assignment_reminders(
 ) -> ExecuteInProcessResult:
     job = build_defs(database_url, alerting).get_job_def("assignment_reminders")
     return job.execute_in_process(
-        run_config=run_config_for(as_of, allow_any_date=True, **rules), raise_on_error=False, instance=instance
+        run_config=dated_run_config(ASSIGNMENT_REMINDERS.dated_op, as_of, allow_any_date=True, **rules),
+        raise_on_error=False,
+        instance=instance,
     )
 
 

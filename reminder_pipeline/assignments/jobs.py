@@ -114,13 +114,3 @@ def dispatch_reminders(
 @guarded_job(ASSIGNMENT_REMINDERS)
 def assignment_reminders() -> None:
     finish_guarded_run(dispatch_reminders(decide_reminders_op(load_assignments(begin_guarded_run()))))
-
-
-def run_config_for(as_of: dt.date | None = None, *, allow_any_date: bool = False, **rules: int) -> dict:
-    """Run config for a given day and rules (the benchmark, tests)."""
-    config: dict = dict(rules)
-    if as_of is not None:
-        config["as_of"] = as_of.isoformat()
-    if allow_any_date:
-        config["allow_any_date"] = True
-    return {"ops": {ASSIGNMENT_REMINDERS.dated_op: {"config": config}}}

@@ -37,22 +37,48 @@ def date_outside_window(as_of: dt.date, today: dt.date | None = None) -> str | N
     return None
 
 
+#: What every refusal of an out-of-window date adds; the CLI says it as its own flag.
+OVERRIDE_HINT = "set allow_any_date: true if that is really meant"
+
+
+def as_of_problem(as_of: object, allow_any_date: bool = False) -> str | None:
+    """The one check of a run's date, wherever it arrives (launch, queue, the op's own config): why
+    it is refused, or None. Not a YYYY-MM-DD date, or outside the window without the override; the
+    message names the rule, never the value."""
+    if as_of is None:
+        return None
+    try:
+        date = dt.date.fromisoformat(str(as_of))
+    except ValueError:
+        return "as_of must be a date as YYYY-MM-DD"
+    problem = None if allow_any_date else date_outside_window(date)
+    return f"{problem}: {OVERRIDE_HINT}" if problem else None
+
+
 def launch_problem(run_config: Mapping[str, Any] | None) -> str | None:
-    """Why a run's config must be refused before the run starts, or None: an `as_of` that is not a
-    date, or one outside the window without `allow_any_date`. The message names the rule only."""
+    """Why a run's config must be refused before the run starts, or None (see :func:`as_of_problem`)."""
     ops = (run_config or {}).get("ops") or {}
     for entry in ops.values():
         config = (entry or {}).get("config") or {}
-        if not isinstance(config, Mapping) or config.get("as_of") is None:
-            continue
-        try:
-            as_of = dt.date.fromisoformat(str(config["as_of"]))
-        except ValueError:
-            return "as_of must be a date as YYYY-MM-DD"
-        problem = None if config.get("allow_any_date") else date_outside_window(as_of)
-        if problem:
-            return f"{problem}: set allow_any_date: true if that is really meant"
+        if isinstance(config, Mapping):
+            problem = as_of_problem(config.get("as_of"), bool(config.get("allow_any_date")))
+            if problem:
+                return problem
     return None
+
+
+def dated_run_config(
+    dated_op: str, as_of: dt.date | None = None, *, allow_any_date: bool = False, dry_run: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The run config of a dated job: the one place its shape is written (schedules, CLI, tests, bench)."""
+    config: dict[str, Any] = dict(extra)
+    if as_of is not None:
+        config["as_of"] = as_of.isoformat()
+    if allow_any_date:
+        config["allow_any_date"] = True
+    if dry_run:
+        config["dry_run"] = True
+    return {"ops": {dated_op: {"config": config}}}
 
 
 def is_dry_run(run_config: Mapping[str, Any] | None) -> bool:
@@ -68,11 +94,11 @@ def tag_as_of(context: OpExecutionContext, as_of: dt.date) -> None:
 def dated_run_request(job_name: str, config_op: str, scheduled_time: dt.datetime) -> RunRequest:
     """A daily tick's run acts for the tick's own Oslo date, even when evaluated late; the run key
     makes a repeated evaluation of the same tick launch nothing twice."""
-    as_of = local_date_of(scheduled_time).isoformat()
+    as_of = local_date_of(scheduled_time)
     return RunRequest(
-        run_key=f"{job_name}:{as_of}",
-        run_config={"ops": {config_op: {"config": {"as_of": as_of}}}},
-        tags={AS_OF_TAG: as_of},
+        run_key=f"{job_name}:{as_of.isoformat()}",
+        run_config=dated_run_config(config_op, as_of),
+        tags={AS_OF_TAG: as_of.isoformat()},
     )
 
 
@@ -93,19 +119,15 @@ class AsOfConfig(Config):
     @field_validator("as_of")
     @classmethod
     def _valid_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError("as_of must be a date as YYYY-MM-DD") from None
+        if as_of_problem(value, allow_any_date=True):
+            raise ValueError("as_of must be a date as YYYY-MM-DD")
         return value
 
     def as_of_date(self) -> dt.date:
         """The date the run acts for; outside the sane window only with `allow_any_date`."""
         if not self.as_of:
             return today_local()
-        as_of = dt.date.fromisoformat(self.as_of)
-        problem = None if self.allow_any_date else date_outside_window(as_of)
+        problem = as_of_problem(self.as_of, self.allow_any_date)
         if problem:
-            raise InputRejected(f"{problem}: set allow_any_date: true if that is really meant")
-        return as_of
+            raise InputRejected(problem)
+        return dt.date.fromisoformat(self.as_of)

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance, ReexecutionOptions, build_reconstructable_job, execute_job
 
-from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS, run_config_for
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect
-from reminder_pipeline.core.run_config import today_local
+from reminder_pipeline.core.run_config import dated_run_config, today_local
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline.seed import seed
 from reminder_pipeline_tests import factories
@@ -324,7 +324,7 @@ def test_reexecution_from_failure_is_refused_with_instructions_and_counts_as_a_f
     skip the lock. It fails with a message saying what to do; "Re-execute all" works."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     job = build_reconstructable_job("reminder_pipeline.definitions", "job_named", ("assignment_reminders",))
-    config = run_config_for(AS_OF, allow_any_date=True)
+    config = dated_run_config(ASSIGNMENT_REMINDERS.dated_op, AS_OF, allow_any_date=True)
     with DagsterInstance.local_temp(str(tmp_path)) as instance:
         db.execute(sa.text("ALTER TABLE public.notifications RENAME TO notifications_moved"))
         with execute_job(job, instance, run_config=config) as failed:
