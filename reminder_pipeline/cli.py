@@ -435,7 +435,7 @@ def bench(
     sizes: str, naive_sample: int, log_rows: int, delivery_notifications: int, output: Path, plot_path: Path
 ) -> None:
     """Benchmark the reminder job against the lower bound and the naive loop; print and write the report."""
-    from reminder_pipeline.bench import run_benchmark
+    from reminder_pipeline_bench.harness import run_benchmark
 
     try:
         counts = [int(size.replace("_", "")) for size in sizes.split(",") if size.strip()]

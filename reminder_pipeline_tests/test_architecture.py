@@ -13,7 +13,7 @@ import reminder_pipeline
 
 PACKAGE = Path(reminder_pipeline.__file__).parent
 DOMAINS = {"assignments", "certifications", "activities", "alerting", "delivery"}
-ENTRY_POINTS = {"definitions", "cli", "admin_api", "seed", "bench"}
+ENTRY_POINTS = {"definitions", "cli", "admin_api", "seed"}
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -43,6 +43,19 @@ def test_the_core_imports_no_domain_and_no_entry_point(path: Path) -> None:
 )
 def test_a_domain_imports_no_entry_point(path: Path) -> None:
     assert _imported_modules(path) & ENTRY_POINTS == set()
+
+
+def test_the_runtime_package_never_imports_the_benchmark_except_for_its_own_command() -> None:
+    """The benchmark (`benchmarks/reminder_pipeline_bench`) is a tool beside the product: only the
+    CLI's `bench` command loads it, lazily."""
+    importers = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "reminder_pipeline_bench" in path.read_text()
+    ]
+    assert importers == ["cli.py"]
+    cli_source = (PACKAGE / "cli.py").read_text()
+    assert "\n    from reminder_pipeline_bench.harness import run_benchmark" in cli_source  # inside the command
 
 
 def test_the_layers_were_found() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from reminder_pipeline.bench import run_benchmark
+from reminder_pipeline_bench.harness import run_benchmark
 
 pytestmark = pytest.mark.database
 
@@ -25,7 +25,7 @@ def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound_and_de
     )
     (result,) = results
     assert result.created > 0
-    assert result.same_reminders and result.chunked_same
+    assert result.same_reminders and result.chunked_same and result.naive_same
     assert result.job_s > 0 and result.lower_bound_s > 0 and result.naive_sample == 50
     assert result.naive_extrapolated_s == pytest.approx(result.naive_sample_s * result.active / 50)
     assert "| 400 |" in text and "cores" in text and "Index Scan" in log.recent_plan

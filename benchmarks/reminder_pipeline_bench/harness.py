@@ -32,13 +32,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from reminder_pipeline.assignments.rules import COORDINATOR_ESCALATION, MENTOR_REMINDER, ReminderRules
+from reminder_pipeline.assignments.rules import ReminderRules
 from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.database import connect, with_database
 from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.migrations import apply_migrations
-from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 from reminder_pipeline.seed import seed
+from reminder_pipeline_bench.yardsticks import LOWER_BOUND_SQL, lower_bound_parameters, naive_loop
 
 AS_OF = dt.date(2026, 11, 22)
 #: The job's own rules (its defaults): the lower bound and the naive loop take the same object.
@@ -57,40 +57,12 @@ TARGETS = {
 #: Notifications per recipient in the delivery scenarios: the worst case (one message each) and digests.
 DELIVERY_SHAPES = (1, 4)
 
-# The same decisions as the job, in one statement: the fastest the database can do the work.
-LOWER_BOUND_SQL = f"""
-INSERT INTO public.notifications
-    (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)
-SELECT g.assignment_id || ':' || k.kind || ':' || g.ref || ':' || k.step, k.kind, k.role, k.recipient,
-       g.assignment_id, g.ref, k.step, jsonb_build_object('days_without_contact', g.days)
-FROM (
-    SELECT a.id AS assignment_id, a.mentor_id, m.coordinator_id, r.ref, CAST(:as_of AS date) - r.ref AS days
-    FROM public.assignments AS a
-    JOIN public.peer_mentors AS m ON m.id = a.mentor_id
-    CROSS JOIN LATERAL (
-        SELECT coalesce(a.last_contact_date, (a.assigned_at AT TIME ZONE '{LOCAL_TIMEZONE}')::date) AS ref) AS r
-    WHERE a.status = 'active' AND m.status = 'active'
-) AS g
-CROSS JOIN LATERAL (VALUES
-    (CAST(:mentor_kind AS text), 'mentor', g.mentor_id, (g.days - :after) / :interval, g.days >= :after),
-    (CAST(:coordinator_kind AS text), 'coordinator', g.coordinator_id, 0, g.days >= :escalate)
-) AS k (kind, role, recipient, step, due)
-WHERE k.due AND g.days >= 0
-ON CONFLICT (idempotency_key) DO NOTHING
-"""
-
-
-def lower_bound_parameters(rules: ReminderRules, as_of: dt.date) -> dict[str, object]:
-    return {
-        "as_of": as_of,
-        "after": rules.reminder_after_days,
-        "interval": rules.reminder_interval_days,
-        "escalate": rules.escalate_after_days,
-        "mentor_kind": MENTOR_REMINDER,
-        "coordinator_kind": COORDINATOR_ESCALATION,
-    }
-
-
+#: The keys of the assignments the naive loop samples (its `ORDER BY id LIMIT :n`), to compare it with the job.
+SAMPLE_KEYS_SQL = (
+    "SELECT count(*), md5(coalesce(string_agg(n.idempotency_key, ',' ORDER BY n.idempotency_key), ''))"
+    " FROM public.notifications AS n WHERE n.assignment_id IN"
+    " (SELECT id FROM public.assignments WHERE status = 'active' ORDER BY id LIMIT :n)"
+)
 KEYS_SQL = (
     "SELECT count(*), md5(coalesce(string_agg(idempotency_key, ',' ORDER BY idempotency_key), ''))"
     " FROM public.notifications"
@@ -113,6 +85,7 @@ class SizeResult:
     chunked_s: float = float("nan")
     chunked_peak_rss_mib: float = float("nan")
     chunked_same: bool = False
+    naive_same: bool = False
 
     @property
     def ratio_job_lower(self) -> float:
@@ -126,7 +99,7 @@ class SizeResult:
 def _in_child(mode: str, database_url: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run `mode` ("job", "chunked", "delivery") in a fresh process: (seconds around the run, peak RSS MiB)."""
     done = subprocess.run(
-        [sys.executable, "-m", "reminder_pipeline.bench", f"--child-{mode}", database_url],
+        [sys.executable, "-m", "reminder_pipeline_bench", f"--child-{mode}", database_url],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -138,7 +111,7 @@ def _in_child(mode: str, database_url: str, env: dict[str, str] | None = None) -
     return result["seconds"], result["peak_rss_mib"]
 
 
-def _child_run(mode: str, database_url: str) -> None:
+def child_run(mode: str, database_url: str) -> None:
     """The child's side: time only the run itself (not the imports), then report peak RSS."""
     if mode == "job":
         from dagster import DagsterInstance
@@ -183,57 +156,6 @@ def _child_run(mode: str, database_url: str) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}))
 
 
-def _naive(connection: sa.Connection, sample: int, rules: ReminderRules = RULES) -> tuple[int, float]:
-    """One SELECT per assignment, one INSERT per notification, each committed on its own."""
-    ids = (
-        connection.execute(
-            sa.text("SELECT id FROM public.assignments WHERE status = 'active' ORDER BY id LIMIT :n"), {"n": sample}
-        )
-        .scalars()
-        .all()
-    )
-    started = time.perf_counter()
-    for assignment_id in ids:
-        row = connection.execute(
-            sa.text(
-                "SELECT a.id, a.mentor_id, m.coordinator_id, m.status AS mentor_status, a.last_contact_date,"
-                f" (a.assigned_at AT TIME ZONE '{LOCAL_TIMEZONE}')::date AS assigned_on"
-                " FROM public.assignments a JOIN public.peer_mentors m ON m.id = a.mentor_id WHERE a.id = :id"
-            ),
-            {"id": assignment_id},
-        ).one()
-        if row.mentor_status != "active":
-            continue
-        reference = row.last_contact_date or row.assigned_on
-        days = (AS_OF - reference).days
-        due = []
-        if days >= rules.reminder_after_days:
-            step = (days - rules.reminder_after_days) // rules.reminder_interval_days
-            due.append((MENTOR_REMINDER, "mentor", row.mentor_id, step))
-        if days >= rules.escalate_after_days:
-            due.append((COORDINATOR_ESCALATION, "coordinator", row.coordinator_id, 0))
-        for kind, role, recipient, step in due:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id,"
-                    " assignment_id, reference_date, step, payload) VALUES (:key, :kind, :role, :recipient, :a, :ref,"
-                    " :step, jsonb_build_object('days_without_contact', :days))"
-                    " ON CONFLICT (idempotency_key) DO NOTHING"
-                ),
-                {
-                    "key": f"{row.id}:{kind}:{reference}:{step}",
-                    "kind": kind,
-                    "role": role,
-                    "recipient": recipient,
-                    "a": row.id,
-                    "ref": reference,
-                    "step": step,
-                    "days": days,
-                },
-            )
-    return len(ids), time.perf_counter() - started
-
-
 @contextmanager
 def _scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     """A freshly migrated database of its own, dropped afterwards."""
@@ -262,6 +184,8 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
         job_s, peak = _in_child("job", url)
         with connect(url, autocommit=True) as db:
             job_keys = db.execute(sa.text(KEYS_SQL)).one()
+            sample = min(naive_sample, active)
+            job_sample_keys = db.execute(sa.text(SAMPLE_KEYS_SQL), {"n": sample}).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
             echo(f"N={n:,}: job {job_s:.2f} s; lower bound")
             started = time.perf_counter()
@@ -274,9 +198,9 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
         with connect(url, autocommit=True) as db:
             chunked_keys = db.execute(sa.text(KEYS_SQL)).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
-            sample = min(naive_sample, active)
             echo(f"N={n:,}: chunked {chunked_s:.2f} s; naive loop on {sample:,} assignments")
-            sampled, naive_s = _naive(db, sample)
+            sampled, naive_s = naive_loop(db, sample, RULES, AS_OF)
+            naive_sample_keys = db.execute(sa.text(SAMPLE_KEYS_SQL), {"n": sample}).one()
             db.execute(sa.text("TRUNCATE public.notifications"))
         return SizeResult(
             n=n,
@@ -293,6 +217,7 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
             chunked_s=chunked_s,
             chunked_peak_rss_mib=chunked_peak,
             chunked_same=tuple(chunked_keys) == tuple(job_keys),
+            naive_same=tuple(naive_sample_keys) == tuple(job_sample_keys),
         )
 
 
@@ -387,7 +312,7 @@ class _Gateway:
         await send({"type": "http.response.body", "body": body})
 
 
-def _serve_gateway(port: int) -> None:
+def serve_gateway(port: int) -> None:
     import uvicorn
 
     uvicorn.run(_Gateway(), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
@@ -402,7 +327,7 @@ def _gateway() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "reminder_pipeline.bench", "--gateway", str(port)])
+    process = subprocess.Popen([sys.executable, "-m", "reminder_pipeline_bench", "--gateway", str(port)])
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -512,7 +437,7 @@ def report(results: list[SizeResult], log: LogCosts, server: str, deliveries: li
             f"| {r.n:,} | {r.active:,} | {r.seed_s:.1f} | {r.job_s:.2f} | {r.active / r.job_s:,.0f} "
             f"| {r.job_peak_rss_mib:,.0f} | {r.lower_bound_s:.2f} | {r.ratio_job_lower:.2f} "
             f"| {r.naive_extrapolated_s:,.1f} (from {r.naive_sample:,} in {r.naive_sample_s:.1f} s) "
-            f"| {r.ratio_naive_job:.1f} | {'yes' if r.same_reminders else 'NO'} |"
+            f"| {r.ratio_naive_job:.1f} | {'yes' if r.same_reminders and r.naive_same else 'NO'} |"
         )
     lines += [
         "",
@@ -521,7 +446,9 @@ def report(results: list[SizeResult], log: LogCosts, server: str, deliveries: li
         "- *lower bound*: one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` implementing the same rule.",
         "- *naive*: one SELECT per assignment and one INSERT per notification, each in its own transaction,"
         " on a sample; **extrapolated** linearly to all active assignments.",
-        "- *same reminders*: the job and the lower bound created the same idempotency keys (count and digest).",
+        "- *same reminders*: the lower bound created the job's idempotency keys (count and digest), and the naive"
+        " loop created the job's keys for the assignments it sampled: both yardsticks re-state the rule"
+        " (`reminder_pipeline_bench/yardsticks.py`), and this is what keeps them honest.",
         "",
         f"## Memory as N grows: the standard job against the chunked run ({CHUNK_SIZE:,} assignments a chunk)",
         "",
@@ -673,10 +600,3 @@ def run_benchmark(
         echo("matplotlib is not installed: no plot written")
     echo(json.dumps([asdict(r) for r in results] + [asdict(d) for d in deliveries]))
     return text, results, log
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] in ("--child-job", "--child-chunked", "--child-delivery"):
-        _child_run(sys.argv[1].removeprefix("--child-"), sys.argv[2])
-    elif len(sys.argv) == 3 and sys.argv[1] == "--gateway":
-        _serve_gateway(int(sys.argv[2]))
