@@ -77,6 +77,9 @@ def test_the_wheel_carries_the_migrations_and_the_dagster_settings(wheel: Path) 
     assert {"reminder_pipeline/data/dagster.yaml", "reminder_pipeline/data/workspace.yaml"} <= names
     assert {"reminder_pipeline/data/templates/nb.toml", "reminder_pipeline/data/templates/en.toml"} <= names
     assert not any(name.startswith("reminder_pipeline_tests/") for name in names)
+    # The benchmark ships beside the runtime package (for `reminder-pipeline bench`), not inside it.
+    assert {"reminder_pipeline_bench/harness.py", "reminder_pipeline_bench/yardsticks.py"} <= names
+    assert not any(name.startswith("reminder_pipeline/bench") for name in names)
 
 
 def test_migrate_seed_run_and_ui_from_the_installed_wheel(
