@@ -18,6 +18,7 @@ from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.alerts import Alert
 from reminder_pipeline.core.database import run_application_name
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_history import failure_streak
 
 ALERT_DELIVERY_JOB = "ops_alert_delivery"
 DEAD_RUNS_JOB = "ops_dead_runs"
@@ -94,7 +95,9 @@ def fail_dead_runs(context: OpExecutionContext, config: DeadRunsConfig, database
                 continue
             context.instance.report_run_failed(run, DEAD_RUN_MESSAGE)
             failed.append(run_id)
-        rows = execution_log.close_rows_of_runs(connection, failed)
+        rows = execution_log.close_rows_of_runs(
+            connection, failed, lambda job_name, run_id: failure_streak(context.instance, job_name, run_id)
+        )
     context.log.info(f"Reported {len(failed)} dead run(s) failed; closed {len(rows)} execution-log row(s).")
     context.add_output_metadata({"runs_failed": MetadataValue.json(failed), "log_rows_closed": len(rows)})
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reminder_pipeline.core.alerts import (
@@ -24,6 +23,7 @@ from reminder_pipeline.core.alerts import (
     SCHEDULE_OVERDUE,
     Alert,
 )
+from reminder_pipeline.core.run_history import RunSummary, leading_failures
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -36,28 +36,10 @@ def run_url(webserver_base_url: str | None, dagster_run_id: str | None) -> str |
     return f"{webserver_base_url.rstrip('/')}/runs/{dagster_run_id}"
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """A finished run of a job as Dagster's run storage has it (skipped and cancelled runs left out)."""
-
-    run_id: str
-    succeeded: bool
-    ended_at: dt.datetime | None = None
-
-
 def run_incident_key(first_failed_run_id: str) -> str:
     """An incident of consecutive failures is named by the first failed run of its streak: the name
     stays the same however long the streak grows, and whoever sees it first."""
     return f"run:{first_failed_run_id}"
-
-
-def _leading_failures(runs: Sequence[RunSummary]) -> list[RunSummary]:
-    streak: list[RunSummary] = []
-    for run in runs:
-        if run.succeeded:
-            break
-        streak.append(run)
-    return streak
 
 
 def run_failure_alerts(
@@ -73,7 +55,7 @@ def run_failure_alerts(
     that failed before it could write a log row), and a `recovered` alert when the newest run
     succeeded right after such a streak, only if that incident was announced (`announced(key)`)."""
     last_success = next((run for run in runs if run.succeeded), None)
-    streak = _leading_failures(runs)
+    streak = leading_failures(runs)
     if len(streak) >= threshold:
         at_threshold = streak[len(streak) - threshold]
         return [
@@ -94,7 +76,7 @@ def run_failure_alerts(
         ]
     if not runs or not runs[0].succeeded:
         return []
-    previous = _leading_failures(runs[1:])
+    previous = leading_failures(runs[1:])
     if len(previous) < threshold or not announced(run_incident_key(previous[-1].run_id)):
         return []
     recovered = runs[0]

@@ -35,7 +35,7 @@ from reminder_pipeline.alerting.jobs import (
     dead_runs_job,
     run_is_alive,
 )
-from reminder_pipeline.alerting.policy import RunSummary, run_failure_alerts
+from reminder_pipeline.alerting.policy import run_failure_alerts
 from reminder_pipeline.alerting.resources import OpsAlerting
 from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL
 from reminder_pipeline.alerting.store import ALERT_BACKOFF
@@ -43,16 +43,13 @@ from reminder_pipeline.core import settings
 from reminder_pipeline.core.alerts import CONSECUTIVE_FAILURES, Alert
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.core.errors import DatabaseUnavailable
-from reminder_pipeline.core.guarded_run import SKIPPED_TAG
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.resources import PipelineDatabase
-from reminder_pipeline.core.run_config import DRY_RUN_TAG
+from reminder_pipeline.core.run_history import HISTORY, finished_runs
 
 CHECK_INTERVAL_SECONDS = 300
 #: Run failures and dead runs are checked every minute: a dead run holds its job's queue.
 FAST_CHECK_INTERVAL_SECONDS = 60
-#: How many finished runs of a job the failure sensor reads (newest first).
-HISTORY = 50
 #: With the application database unreachable, liveness cannot be read: a run STARTED this long ago
 #: has certainly failed on its own database (connect timeout, keepalives) or is dead.
 DEAD_RUN_GRACE_WITHOUT_DATABASE = dt.timedelta(minutes=10)
@@ -138,22 +135,6 @@ def missed_runs_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
     return ops_missed_runs
 
 
-def _finished_runs(instance: DagsterInstance, job_name: str) -> list[RunSummary]:
-    records = instance.get_run_records(
-        RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]), limit=HISTORY
-    )
-    return [
-        RunSummary(
-            record.dagster_run.run_id,
-            record.dagster_run.status == DagsterRunStatus.SUCCESS,
-            dt.datetime.fromtimestamp(record.end_time, dt.UTC) if record.end_time else None,
-        )
-        for record in records
-        # A skipped run proves nothing either way; a dry run is an operator's question, not the job.
-        if record.dagster_run.tags.get(SKIPPED_TAG) != "true" and record.dagster_run.tags.get(DRY_RUN_TAG) != "true"
-    ]
-
-
 def run_failures_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
     """Counts each job's consecutive failed runs in Dagster's own run storage, which works while the
     application database is down: failed steps, runs reported dead and runs that failed before they
@@ -178,7 +159,7 @@ def run_failures_sensor(jobs: Sequence[JobSpec]) -> SensorDefinition:
         for job_name in names:
             alerts += run_failure_alerts(
                 job_name,
-                _finished_runs(instance, job_name),
+                finished_runs(instance, job_name),
                 threshold=ops_alerting.failure_threshold,
                 announced=announced,
                 webserver_base_url=ops_alerting.webserver_base_url,

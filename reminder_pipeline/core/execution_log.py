@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -89,13 +90,6 @@ def record_skipped(connection: sa.Connection, job_name: str, dagster_run_id: str
     ).scalar_one()
 
 
-# The newest earlier finished row of the same job: the one the failure chain continues from.
-_PREVIOUS_FINISHED = (
-    "SELECT previous.consecutive_failure_count FROM public.cron_execution_logs AS previous"
-    " WHERE previous.job_name = log.job_name AND previous.id <> log.id"
-    " AND previous.status IN ('success', 'failed') AND previous.started_at <= log.started_at"
-    " ORDER BY previous.started_at DESC LIMIT 1"
-)
 _FINISH_RETURNING = (
     "RETURNING log.id, log.job_name, log.status, log.consecutive_failure_count, log.error_message,"
     " log.dagster_run_id, log.completed_at"
@@ -145,48 +139,61 @@ def finish_success(
     return _finished(row)
 
 
-def finish_failure(connection: sa.Connection, row_id: UUID, error_message: str) -> FinishedRun | None:
-    """One UPDATE by primary key. The failure chain continues from the newest earlier *finished*
-    row of the same job (`success` or `failed`): skipped rows neither reset nor extend it."""
+def finish_failure(
+    connection: sa.Connection, row_id: UUID, error_message: str, *, consecutive_failures: int
+) -> FinishedRun | None:
+    """One UPDATE by primary key. `consecutive_failures` is the run's place in its job's failure
+    streak, which Dagster's run storage counts (:func:`reminder_pipeline.core.run_history.failure_streak`):
+    the row records the count the operations alert uses, never a second count of its own."""
     row = connection.execute(
         sa.text(
             "UPDATE public.cron_execution_logs AS log SET status = 'failed', completed_at = clock_timestamp(),"
             " duration_ms = (extract(epoch FROM clock_timestamp() - log.started_at) * 1000)::integer,"
-            " error_message = :message,"
-            f" consecutive_failure_count = 1 + coalesce(({_PREVIOUS_FINISHED}), 0)"
+            " error_message = :message, consecutive_failure_count = :streak"
             f" WHERE log.id = :id AND log.status = 'running' {_FINISH_RETURNING}"
         ),
-        {"id": row_id, "message": error_message[:MAX_ERROR_MESSAGE_LENGTH]},
+        {"id": row_id, "message": error_message[:MAX_ERROR_MESSAGE_LENGTH], "streak": consecutive_failures},
     ).one_or_none()
     return _finished(row)
 
 
-def close_abandoned_runs(connection: sa.Connection, job_name: str) -> list[FinishedRun]:
-    """Close rows left `running` by a process that died. Call only while holding the job's lock:
-    holding it proves that no other run of the job is alive. Oldest first, so the chain counts up."""
-    abandoned = connection.execute(
-        sa.text(
-            "SELECT id FROM public.cron_execution_logs WHERE job_name = :job AND status = 'running' ORDER BY started_at"
-        ),
-        {"job": job_name},
-    ).scalars()
-    closed = [finish_failure(connection, row_id, ABANDONED_MESSAGE) for row_id in list(abandoned)]
+#: A closed row's place in its job's failure streak, from its job and Dagster run id (None: no run known).
+StreakOf = Callable[[str, str | None], int]
+
+
+def _close_as_abandoned(connection: sa.Connection, rows: sa.Result[Any], streak_of: StreakOf) -> list[FinishedRun]:
+    closed = [
+        finish_failure(connection, row_id, ABANDONED_MESSAGE, consecutive_failures=streak_of(job_name, run_id))
+        for row_id, job_name, run_id in list(rows)
+    ]
     return [run for run in closed if run is not None]
 
 
-def close_rows_of_runs(connection: sa.Connection, dagster_run_ids: list[str]) -> list[FinishedRun]:
+def close_abandoned_runs(connection: sa.Connection, job_name: str, streak_of: StreakOf) -> list[FinishedRun]:
+    """Close rows left `running` by a process that died. Call only while holding the job's lock:
+    holding it proves that no other run of the job is alive."""
+    rows = connection.execute(
+        sa.text(
+            "SELECT id, job_name, dagster_run_id FROM public.cron_execution_logs"
+            " WHERE job_name = :job AND status = 'running' ORDER BY started_at"
+        ),
+        {"job": job_name},
+    )
+    return _close_as_abandoned(connection, rows, streak_of)
+
+
+def close_rows_of_runs(connection: sa.Connection, dagster_run_ids: list[str], streak_of: StreakOf) -> list[FinishedRun]:
     """Close the `running` rows of Dagster runs known to be dead (see the dead-runs job)."""
     if not dagster_run_ids:
         return []
     rows = connection.execute(
         sa.text(
-            "SELECT id FROM public.cron_execution_logs WHERE status = 'running'"
+            "SELECT id, job_name, dagster_run_id FROM public.cron_execution_logs WHERE status = 'running'"
             " AND dagster_run_id = ANY(:run_ids) ORDER BY started_at"
         ),
         {"run_ids": list(dagster_run_ids)},
-    ).scalars()
-    closed = [finish_failure(connection, row_id, ABANDONED_MESSAGE) for row_id in list(rows)]
-    return [run for run in closed if run is not None]
+    )
+    return _close_as_abandoned(connection, rows, streak_of)
 
 
 def recent_runs(connection: sa.Connection, job_name: str | None = None, limit: int = 10) -> list[dict[str, Any]]:

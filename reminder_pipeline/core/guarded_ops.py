@@ -18,9 +18,7 @@ from reminder_pipeline.core.errors import SanitizedError
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.run_config import DRY_RUN_TAG
 from reminder_pipeline.core.run_guard import JobOutcome, JobRunGuard, RunTicket
-
-#: Tag of a run that found the lock held and did nothing: it neither ends nor extends a failure streak.
-SKIPPED_TAG = "reminder_pipeline/skipped"
+from reminder_pipeline.core.run_history import SKIPPED_TAG
 
 
 @contextmanager

@@ -11,7 +11,6 @@ The wrapper lives in four modules, one concern each:
 
 from reminder_pipeline.core.guarded_job import SERIAL_TAG, guarded_definitions, guarded_job
 from reminder_pipeline.core.guarded_ops import (
-    SKIPPED_TAG,
     begin_guarded_run,
     finish_guarded_run,
     outcome_metadata,
@@ -20,6 +19,7 @@ from reminder_pipeline.core.guarded_ops import (
     sample_ids,
 )
 from reminder_pipeline.core.run_guard import INTERRUPTED_MESSAGE, JobOutcome, JobRunGuard, RunTicket
+from reminder_pipeline.core.run_history import SKIPPED_TAG
 from reminder_pipeline.core.run_io import REEXECUTION_MESSAGE, RunMemoryIOManager, run_memory_io_manager
 
 __all__ = [

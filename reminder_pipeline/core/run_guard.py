@@ -23,6 +23,7 @@ from reminder_pipeline.core.database import connect, require_migrated, run_appli
 from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.resources import PipelineDatabase
+from reminder_pipeline.core.run_history import failure_streak
 
 #: How often a run checks whether it was asked to terminate.
 TERMINATE_POLL_SECONDS = 2.0
@@ -61,11 +62,14 @@ class JobRunGuard(ConfigurableResource):
     _started: float | None = PrivateAttr(default=None)
     _ticket: RunTicket | None = PrivateAttr(default=None)
     _finished: execution_log.FinishedRun | None = PrivateAttr(default=None)
+    _instance: DagsterInstance | None = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator["JobRunGuard"]:
         stop = threading.Event()
         watchdog = None
+        self._instance, self._run_id = context.instance, context.run_id
         if context.instance is not None and context.run_id is not None:
             watchdog = threading.Thread(
                 target=self._cancel_queries_on_terminate,
@@ -120,7 +124,7 @@ class JobRunGuard(ConfigurableResource):
         if not execution_log.try_acquire_job_lock(connection, spec.lock_key):
             execution_log.record_skipped(connection, spec.name, dagster_run_id)
             return None
-        execution_log.close_abandoned_runs(connection, spec.name)
+        execution_log.close_abandoned_runs(connection, spec.name, self._streak_of)
         row_id = execution_log.start_run(connection, spec.name, dagster_run_id)
         self._ticket = RunTicket(job_name=spec.name, lock_key=spec.lock_key, log_row_id=row_id)
         return self._ticket
@@ -163,8 +167,15 @@ class JobRunGuard(ConfigurableResource):
         if self._ticket is None or self._ticket.log_row_id is None or self._finished is not None:
             return None
         message = error if isinstance(error, str) else execution_log.safe_error_message(error)
-        self._finished = execution_log.finish_failure(self._lock_connection(), self._ticket.log_row_id, message)
+        streak = self._streak_of(self._ticket.job_name, self._run_id)
+        self._finished = execution_log.finish_failure(
+            self._lock_connection(), self._ticket.log_row_id, message, consecutive_failures=streak
+        )
         return self._finished
+
+    def _streak_of(self, job_name: str, run_id: str | None) -> int:
+        """One count of failures: the streak as Dagster's run storage has it (`run_history`)."""
+        return failure_streak(self._instance, job_name, run_id)
 
     def _require_ticket(self) -> RunTicket:
         if self._ticket is None:

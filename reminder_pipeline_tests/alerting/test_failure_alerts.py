@@ -168,6 +168,24 @@ def test_runs_that_never_reached_the_database_count_and_alert_once(
     assert factories.log_rows(db) == []
 
 
+def test_the_log_row_and_the_alert_count_the_same_streak(
+    db: sa.Connection, database_url: str, overdue: None, slack: HttpPeer, instance: DagsterInstance, unused_port: int
+) -> None:
+    """One failure count: a run that failed before it could write a log row (database down) still
+    counts in the next failed run's `consecutive_failure_count`, as it does in the alert."""
+    down = f"postgresql://postgres@127.0.0.1:{unused_port}/gone"
+    assert not run_assignment_reminders(down, AS_OF, alerting_for(down), instance).success
+    _break(db)
+    alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+    assert not run_assignment_reminders(database_url, AS_OF, alerting, instance).success
+    tick(SENSOR, instance, database_url, alerting)
+
+    (row,) = factories.log_rows(db)
+    (alert,) = _alert_rows(db)
+    assert row.consecutive_failure_count == alert.payload["consecutive_failure_count"] == 2
+    assert alert.execution_log_id == row.id
+
+
 def test_a_delivery_that_could_neither_record_nor_send_fails_and_is_asked_for_again(
     database_url: str, slack: HttpPeer, instance: DagsterInstance, unused_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

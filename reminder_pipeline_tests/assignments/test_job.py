@@ -126,10 +126,11 @@ def test_a_failing_run_is_logged_failed_and_the_dagster_run_fails(
     db: sa.Connection, database_url: str, overdue: dict
 ) -> None:
     _break_dispatch(db)
-    first = run_assignment_reminders(database_url, AS_OF)
-    second = run_assignment_reminders(database_url, AS_OF)
-    _repair_dispatch(db)
-    third = run_assignment_reminders(database_url, AS_OF)
+    with DagsterInstance.ephemeral() as instance:  # one run history, as in production
+        first = run_assignment_reminders(database_url, AS_OF, instance=instance)
+        second = run_assignment_reminders(database_url, AS_OF, instance=instance)
+        _repair_dispatch(db)
+        third = run_assignment_reminders(database_url, AS_OF, instance=instance)
 
     assert (first.success, second.success, third.success) == (False, False, True)
     rows = factories.log_rows(db)
