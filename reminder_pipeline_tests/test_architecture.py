@@ -58,6 +58,16 @@ def test_the_runtime_package_never_imports_the_benchmark_except_for_its_own_comm
     assert "\n    from reminder_pipeline_bench.harness import run_benchmark" in cli_source  # inside the command
 
 
+def test_the_outbox_is_the_only_writer_of_notifications() -> None:
+    """Every notification is written by core/outbox.py, its payload built from its kind's declaration."""
+    writers = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "INSERT INTO public.notifications" in " ".join(path.read_text().split())
+    ]
+    assert writers == ["core/outbox.py"]
+
+
 def test_the_layers_were_found() -> None:
     assert len(_modules("core")) >= 10 and all(_modules(domain) for domain in DOMAINS)
 
@@ -70,6 +80,7 @@ TRAINING_INVITATION = declare(
         "training_invitation",
         ("mentor",),
         {"starts_on": Variable("starts_on", "date", "min")},
+        references={"training_id": "uuid"},
         ended_when="EXISTS (SELECT 1 FROM public.peer_mentors AS m"
         " WHERE m.id = n.recipient_id AND m.status = 'paused')",
         ended_reason="the mentor is paused",
@@ -99,6 +110,7 @@ def invite(ticket: RunTicket, database: PipelineDatabase) -> JobOutcome:
             idempotency_key=lambda f: "training_invitation:" + f["recipient_id"],
             kind=TRAINING_INVITATION.name, recipient_role="mentor", assignment_id=None,
             reference_date="2027-01-15", step=1, starts_on="2027-01-15",
+            training_id="5f0c2b1e-0000-4000-8000-000000000001",
         )
         created = outbox.dispatch(connection, frame).created
     return JobOutcome(evaluated=len(mentors), created=created)
@@ -169,4 +181,5 @@ def test_a_throwaway_domain_built_from_the_docs_recipe_runs_end_to_end(
     assert (message["recipient_id"], message["kinds"]) == (str(mentor), ["training_invitation"])
     assert "1 nytt varsel" in message["body"]  # no template yet: the general text
     row = db.execute(sa.text("SELECT status, payload FROM public.notifications")).one()
-    assert (row.status, row.payload) == ("delivered", {"starts_on": "2027-01-15"})
+    training = "5f0c2b1e-0000-4000-8000-000000000001"
+    assert (row.status, row.payload) == ("delivered", {"starts_on": "2027-01-15", "training_id": training})

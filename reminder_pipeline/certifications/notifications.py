@@ -23,12 +23,14 @@ EXPIRY_REMINDER = declare(
         "certification_expiry_reminder",
         ("mentor",),
         {"days_left": Variable("days_left", "int", "min"), "expires_on": EXPIRES_ON},
+        references={"cert_id": "uuid", "threshold_days": "int"},
     )
 )
 MENTOR_AUTO_PAUSED = declare(
     NotificationKind(
         "mentor_auto_paused",
         ("mentor", "coordinator"),
+        references={"mentor_id": "uuid", "cert_id": "uuid", "expired_on": "date"},
         ended_when=_mentor_status_is("active"),
         ended_reason="the mentor is active again",
     )
@@ -38,6 +40,7 @@ MENTOR_REACTIVATED = declare(
         "mentor_reactivated",
         ("mentor", "coordinator"),
         {"expires_on": EXPIRES_ON},
+        references={"mentor_id": "uuid", "cert_id": "uuid"},
         ended_when=_mentor_status_is("paused"),
         ended_reason="the mentor is paused again",
     )

@@ -1,18 +1,22 @@
-"""Certification reads and writes: one COPY read, one statement per decision set."""
+"""Certification reads and writes: one COPY read, one statement per decision set; the notices
+those writes lead to go through the outbox in the same transaction."""
 
 from __future__ import annotations
 
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.certifications.notifications import EXPIRY_REMINDER, MENTOR_AUTO_PAUSED, MENTOR_REACTIVATED
 from reminder_pipeline.certifications.rules import (
     CERTIFICATION_EXPIRED,
     OPEN_PAUSE_COLUMNS,
     PAUSE_COLUMNS,
     REACTIVATION_COLUMNS,
     REMINDER_COLUMNS,
+    expiry_notices,
+    pause_notices,
+    reactivation_notices,
 )
+from reminder_pipeline.core import outbox
 from reminder_pipeline.core.bulk import read_frame, stage
 
 PAUSE_REASON = CERTIFICATION_EXPIRED
@@ -67,8 +71,9 @@ def load_open_pauses(connection: sa.Connection) -> pd.DataFrame:
 
 
 def record_and_dispatch_reminders(connection: sa.Connection, reminders: pd.DataFrame) -> int:
-    """Log each (mentor, threshold, certification) once; notify only for rows actually logged. Two
-    concurrent runs meet at the unique key, so neither can notify what the other logged."""
+    """Log each (mentor, threshold, certification) once; notify (through the outbox, in the same
+    transaction) only for rows actually logged. Two concurrent runs meet at the unique key, so
+    neither can notify what the other logged. Returns the notices created."""
     if reminders.empty:
         return 0
     stage(
@@ -77,33 +82,33 @@ def record_and_dispatch_reminders(connection: sa.Connection, reminders: pd.DataF
         "incoming_cert_reminders",
         dict(zip(REMINDER_COLUMNS, ("uuid", "uuid", "integer", "integer", "date"), strict=True)),
     )
-    return connection.execute(
-        sa.text("""
+    logged = _returned(
+        connection.execute(
+            sa.text("""
         WITH logged AS (
             INSERT INTO public.cert_notification_log (mentor_id, threshold_days, cert_id)
             SELECT mentor_id, threshold_days, cert_id FROM incoming_cert_reminders ORDER BY cert_id, threshold_days
             ON CONFLICT ON CONSTRAINT cert_notification_log_once DO NOTHING
-            RETURNING mentor_id, threshold_days, cert_id
-        ), sent AS (
-            INSERT INTO public.notifications
-                (idempotency_key, kind, recipient_role, recipient_id, reference_date, step, payload)
-            SELECT 'certification_expiry:' || l.cert_id || ':' || l.threshold_days, CAST(:kind AS text),
-                   'mentor', l.mentor_id, i.expires_on, l.threshold_days,
-                   jsonb_build_object('cert_id', l.cert_id, 'threshold_days', l.threshold_days,
-                                      'days_left', i.days_left, 'expires_on', i.expires_on)
-            FROM logged AS l JOIN incoming_cert_reminders AS i USING (cert_id, threshold_days)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING 1
+            RETURNING threshold_days, cert_id
         )
-        SELECT count(*) FROM sent
-    """),
-        {"kind": EXPIRY_REMINDER.name},
-    ).scalar_one()
+        SELECT i.cert_id::text, i.mentor_id::text, i.threshold_days, i.days_left, i.expires_on::text
+        FROM logged AS l JOIN incoming_cert_reminders AS i USING (cert_id, threshold_days)
+    """)
+        ),
+        REMINDER_COLUMNS,
+    )
+    return outbox.dispatch(connection, expiry_notices(logged)).created
+
+
+def _returned(result: sa.CursorResult, columns: list[str]) -> pd.DataFrame:
+    """The rows a writing statement returned (a few per night: pauses, renewals), as a frame."""
+    return pd.DataFrame(result.all(), columns=columns)
 
 
 def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, int]:
-    """In one statement (one transaction): pause the mentors still active, write their pause
-    history, a pending Dynamics sync event each, and notify mentor and coordinator. A mentor already
+    """In one transaction: one statement pauses the mentors still active and writes their pause
+    history and a pending Dynamics sync event each; the outbox then notifies mentor and coordinator
+    of each pause that statement wrote. A mentor already
     paused is skipped by the UPDATE itself, so a rerun pauses nothing twice and writes no second event.
     Returns (mentors paused, sync events written)."""
     if pauses.empty:
@@ -111,7 +116,7 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
     stage(
         connection, pauses, "incoming_pauses", dict(zip(PAUSE_COLUMNS, ("uuid", "uuid", "uuid", "date"), strict=True))
     )
-    row = connection.execute(
+    result = connection.execute(
         sa.text("""
         WITH paused AS (
             UPDATE public.peer_mentors AS m SET status = 'paused'
@@ -131,29 +136,22 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
             FROM paused
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING 1
-        ), notices AS (
-            INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, payload)
-            SELECT 'mentor_auto_paused:' || recipient_role || ':' || mentor_id || ':' || cert_id, CAST(:kind AS text),
-                   recipient_role, recipient_id,
-                   jsonb_build_object('mentor_id', mentor_id, 'cert_id', cert_id, 'expired_on', expired_on)
-            FROM paused
-            CROSS JOIN LATERAL (VALUES ('mentor', mentor_id), ('coordinator', coordinator_id))
-                AS recipients (recipient_role, recipient_id)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING 1
         )
-        SELECT (SELECT count(*) FROM paused) AS paused, (SELECT count(*) FROM events) AS events,
-               (SELECT count(*) FROM history) AS history, (SELECT count(*) FROM notices) AS notices
+        SELECT p.mentor_id::text, p.coordinator_id::text, p.cert_id::text, p.expired_on::text,
+               (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM history) AS history
+        FROM paused AS p
     """),
-        {"reason": PAUSE_REASON, "paused_by": PAUSED_BY, "kind": MENTOR_AUTO_PAUSED.name},
-    ).one()
-    return row.paused, row.events
+        {"reason": PAUSE_REASON, "paused_by": PAUSED_BY},
+    )
+    paused = _returned(result, [*PAUSE_COLUMNS, "events", "history"])
+    outbox.dispatch(connection, pause_notices(paused))
+    return len(paused), int(paused["events"].iloc[0]) if len(paused) else 0
 
 
 def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[int, int]:
-    """In one statement (one transaction): set active the mentors still paused whose automatic pause
-    is still open and who have no other open pause, close that pause in its history row, write a
-    pending `reactivate` Dynamics sync event each, and notify mentor and coordinator. Two concurrent
+    """In one transaction: one statement sets active the mentors still paused whose automatic pause
+    is still open and who have no other open pause, closes that pause in its history row and writes
+    a pending `reactivate` Dynamics sync event each; the outbox then notifies mentor and coordinator. Two concurrent
     runs meet at the mentor's row: the second finds them active and writes nothing.
     Returns (mentors reactivated, sync events written)."""
     if reactivations.empty:
@@ -164,7 +162,7 @@ def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[
         "incoming_reactivations",
         dict(zip(REACTIVATION_COLUMNS, ("uuid", "uuid", "uuid", "uuid", "date"), strict=True)),
     )
-    row = connection.execute(
+    result = connection.execute(
         sa.text("""
         WITH reactivated AS (
             UPDATE public.peer_mentors AS m SET status = 'active'
@@ -192,25 +190,17 @@ def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[
             FROM reactivated
             ON CONFLICT (dedupe_key) DO NOTHING
             RETURNING 1
-        ), notices AS (
-            INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, payload)
-            SELECT 'mentor_reactivated:' || recipient_role || ':' || mentor_id || ':' || pause_id,
-                   CAST(:kind AS text), recipient_role, recipient_id,
-                   jsonb_build_object('mentor_id', mentor_id, 'cert_id', cert_id, 'expires_on', expires_on)
-            FROM reactivated
-            CROSS JOIN LATERAL (VALUES ('mentor', mentor_id), ('coordinator', coordinator_id))
-                AS recipients (recipient_role, recipient_id)
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING 1
         )
-        SELECT (SELECT count(*) FROM reactivated) AS reactivated, (SELECT count(*) FROM events) AS events,
-               (SELECT count(*) FROM closed) AS closed, (SELECT count(*) FROM notices) AS notices
+        SELECT r.pause_id::text, r.mentor_id::text, r.coordinator_id::text, r.cert_id::text, r.expires_on::text,
+               (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM closed) AS closed
+        FROM reactivated AS r
     """),
         {
             "pause_reason": PAUSE_REASON,
             "resumed_by": PAUSED_BY,
             "renewal_reason": RENEWAL_REASON,
-            "kind": MENTOR_REACTIVATED.name,
         },
-    ).one()
-    return row.reactivated, row.events
+    )
+    reactivated = _returned(result, [*REACTIVATION_COLUMNS, "events", "closed"])
+    outbox.dispatch(connection, reactivation_notices(reactivated))
+    return len(reactivated), int(reactivated["events"].iloc[0]) if len(reactivated) else 0

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from reminder_pipeline.certifications.notifications import EXPIRY_REMINDER, MENTOR_AUTO_PAUSED, MENTOR_REACTIVATED
 from reminder_pipeline.core.errors import InputRejected
 
 DEFAULT_THRESHOLDS = (30, 14, 7, 1)
@@ -105,3 +106,78 @@ def decide_reactivations(open_pauses: pd.DataFrame, as_of: dt.date) -> pd.DataFr
     return pd.DataFrame(
         {column: best[column].astype(str) for column in REACTIVATION_COLUMNS}, columns=REACTIVATION_COLUMNS
     ).reset_index(drop=True)
+
+
+# The notices the writes above lead to, as outbox frames (core/outbox.py). Their idempotency keys
+# are the ones these notices have always had: a rerun, or a row written before, is never sent twice.
+
+
+def _outbox_frame(
+    rows: pd.DataFrame,
+    kind_name: str,
+    role: pd.Series | str,
+    recipient: pd.Series,
+    key: pd.Series,
+    **columns: pd.Series | None,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "idempotency_key": key,
+            "kind": kind_name,
+            "recipient_role": role,
+            "recipient_id": recipient,
+            "assignment_id": None,
+            "reference_date": columns.pop("reference_date", None),
+            "step": columns.pop("step", None),
+            **columns,
+        },
+        index=rows.index,
+    )
+
+
+def expiry_notices(logged: pd.DataFrame) -> pd.DataFrame:
+    """One notice to the mentor per logged (certification, threshold) (`REMINDER_COLUMNS`)."""
+    threshold = logged["threshold_days"].astype("int64")
+    key = "certification_expiry:" + logged["cert_id"].astype(str) + ":" + threshold.astype(str)
+    return _outbox_frame(
+        logged,
+        EXPIRY_REMINDER.name,
+        "mentor",
+        logged["mentor_id"],
+        key,
+        reference_date=logged["expires_on"],
+        step=threshold,
+        cert_id=logged["cert_id"],
+        threshold_days=threshold,
+        days_left=logged["days_left"].astype("int64"),
+        expires_on=logged["expires_on"],
+    ).reset_index(drop=True)
+
+
+def _to_mentor_and_coordinator(rows: pd.DataFrame, kind_name: str, key_suffix: str, **payload: str) -> pd.DataFrame:
+    """A notice to the mentor and one to their coordinator per row; key `<kind>:<role>:<mentor>:<suffix>`."""
+    frames = []
+    for role, recipient in (("mentor", "mentor_id"), ("coordinator", "coordinator_id")):
+        key = kind_name + ":" + role + ":" + rows["mentor_id"].astype(str) + ":" + rows[key_suffix].astype(str)
+        columns = {name: rows[column] for name, column in payload.items()}
+        frames.append(_outbox_frame(rows, kind_name, role, rows[recipient], key, **columns))
+    return pd.concat(frames, ignore_index=True)
+
+
+def pause_notices(paused: pd.DataFrame) -> pd.DataFrame:
+    """Mentor and coordinator told of each pause that was written (`PAUSE_COLUMNS`)."""
+    return _to_mentor_and_coordinator(
+        paused, MENTOR_AUTO_PAUSED.name, "cert_id", mentor_id="mentor_id", cert_id="cert_id", expired_on="expired_on"
+    )
+
+
+def reactivation_notices(reactivated: pd.DataFrame) -> pd.DataFrame:
+    """Mentor and coordinator told of each reactivation that was written (`REACTIVATION_COLUMNS`)."""
+    return _to_mentor_and_coordinator(
+        reactivated,
+        MENTOR_REACTIVATED.name,
+        "pause_id",
+        mentor_id="mentor_id",
+        cert_id="cert_id",
+        expires_on="expires_on",
+    )

@@ -2,8 +2,10 @@
 iterate the declarations.
 
 A declaration says who receives the kind, which template variables its message text uses (each
-read from a payload key and summarised over the notifications a message carries), and when an
-unsent notification of the kind is no longer worth sending. Its texts are the
+read from a payload key and summarised over the notifications a message carries), which other
+payload keys identify what it is about (reference ids, never shown), and when an unsent
+notification of the kind is no longer worth sending. The outbox builds every payload from these
+declarations, and is the only writer of notifications. Its texts are the
 `[<role>.<kind>]` sections of the templates (`reminder_pipeline/data/templates/*.toml`).
 
 Domains declare their kinds when their package is imported; the code location imports every
@@ -22,7 +24,8 @@ from reminder_pipeline.core.errors import ConfigurationError
 RECIPIENT_ROLES = ("mentor", "coordinator")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 #: How each variable type is stored in the outbox's temporary table and read back from the payload.
-SQL_TYPES = {"int": "integer", "date": "date"}
+SQL_TYPES = {"int": "integer", "date": "date", "uuid": "uuid"}
+PayloadType = Literal["int", "date", "uuid"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class NotificationKind:
     recipient_roles: tuple[str, ...]
     #: Template variable name -> where it comes from. A template may use only these (and `count`).
     variables: Mapping[str, Variable] = field(default_factory=dict)
+    #: Other payload keys, with their types: the ids the notice is about (for `ended_when`, for
+    #: looking a notice up), never shown in a message.
+    references: Mapping[str, PayloadType] = field(default_factory=dict)
     #: A SQL condition on the notification row `n`: true when the reason to send it has passed
     #: (contact logged, the mentor active again). An unsent notification then expires, and
     #: `ended_reason` is what its row says. None: it stays due until sent or too old.
@@ -48,13 +54,22 @@ class NotificationKind:
     ended_reason: str = ""
 
     def __post_init__(self) -> None:
-        names = [self.name, *self.variables, *(variable.payload_key for variable in self.variables.values())]
+        names = [self.name, *self.variables, *self.payload_keys()]
         if not all(_NAME.fullmatch(name) for name in names):
             raise ConfigurationError(f"notification kind {self.name!r}: names must be lower_snake_case")
         if not self.recipient_roles or set(self.recipient_roles) - set(RECIPIENT_ROLES):
             raise ConfigurationError(f"notification kind {self.name}: recipients must be among {RECIPIENT_ROLES}")
         if (self.ended_when is None) != (not self.ended_reason):
             raise ConfigurationError(f"notification kind {self.name}: ended_when and ended_reason go together")
+        if set(self.references) & {variable.payload_key for variable in self.variables.values()}:
+            raise ConfigurationError(f"notification kind {self.name}: a payload key is a variable and a reference")
+        if set(self.references.values()) - set(SQL_TYPES):
+            raise ConfigurationError(f"notification kind {self.name}: reference types must be among {list(SQL_TYPES)}")
+
+    def payload_keys(self) -> dict[str, str]:
+        """Every key of this kind's payload, with its type: what the outbox writes, sorted."""
+        keys = {variable.payload_key: variable.type for variable in self.variables.values()}
+        return dict(sorted({**keys, **self.references}.items()))
 
 
 _DECLARED: dict[str, NotificationKind] = {}
@@ -66,10 +81,10 @@ def declare(kind: NotificationKind) -> NotificationKind:
     existing = _DECLARED.get(kind.name)
     if existing is not None and existing != kind:
         raise ConfigurationError(f"notification kind {kind.name} is declared twice, differently")
-    types = payload_types()
-    for variable in kind.variables.values():
-        if types.get(variable.payload_key, variable.type) != variable.type:
-            raise ConfigurationError(f"payload key {variable.payload_key} is declared with two types")
+    types = {key: kind_type for other in _DECLARED.values() for key, kind_type in other.payload_keys().items()}
+    for key, key_type in kind.payload_keys().items():
+        if types.get(key, key_type) != key_type:
+            raise ConfigurationError(f"payload key {key} is declared with two types")
     _DECLARED[kind.name] = kind
     return kind
 

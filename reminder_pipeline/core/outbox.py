@@ -1,4 +1,5 @@
-"""The notification outbox: every domain's notifications land in `public.notifications`.
+"""The notification outbox: every domain's notifications land in `public.notifications`, written here
+only, with payloads built from the kinds' declarations (`notification_kinds.py`).
 
 Dispatch is one COPY into a temporary table and one ``INSERT ... ON CONFLICT (idempotency_key)
 DO NOTHING``: only rows actually created are counted, so a rerun never creates (or sends) twice.
@@ -45,12 +46,7 @@ def _payload_columns(notifications: pd.DataFrame) -> dict[str, str]:
     undeclared = [name for name, kind in zip(names, kinds, strict=True) if kind is None]
     if undeclared:
         raise InputRejected(f"notifications frame has undeclared kinds: {undeclared}")
-    return {
-        variable.payload_key: variable.type
-        for kind in kinds
-        if kind is not None
-        for variable in sorted(kind.variables.values(), key=lambda variable: variable.payload_key)
-    }
+    return {key: key_type for kind in kinds if kind is not None for key, key_type in kind.payload_keys().items()}
 
 
 def dispatch(connection: sa.Connection, notifications: pd.DataFrame, *, dry_run: bool = False) -> DispatchResult:
