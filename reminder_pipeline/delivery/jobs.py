@@ -1,7 +1,7 @@
 """Dagster wiring of the delivery job: a thin op over :func:`deliver_due`, and the incident alerts."""
 
-from dagster import Config, ConfigurableResource, Failure, OpExecutionContext, op
-from pydantic import Field
+from dagster import Config, ConfigurableResource, Failure, InitResourceContext, OpExecutionContext, op
+from pydantic import Field, PrivateAttr
 
 from reminder_pipeline.core.alerts import (
     NOTIFICATION_DELIVERY_GAVE_UP,
@@ -33,6 +33,7 @@ from reminder_pipeline.delivery.service import (
     deliver_due,
     offered,
 )
+from reminder_pipeline.delivery.settings import DeliverySettings
 
 NOTIFICATION_DELIVERY = JobSpec(
     name="notification_delivery",
@@ -51,8 +52,11 @@ _POLICY = DeliveryPolicy(channels=())
 
 
 class NotificationDelivery(ConfigurableResource):
-    """How delivery behaves. Addresses and secrets are not configured here: they are read when a
-    run starts (Vault, then `PUSH_WEBHOOK_URL`, `NOTIFY_SMTP_*`; docs/delivery.md)."""
+    """How delivery behaves. Addresses and secrets are not configured here: the domain's settings
+    (`delivery/settings.py`: `PUSH_WEBHOOK_URL`, `NOTIFY_SMTP_*`, quiet hours...) are resolved once
+    when a run starts and passed down; secrets come from Vault first (docs/delivery.md)."""
+
+    _settings: DeliverySettings | None = PrivateAttr(default=None)
 
     push_webhook_url: str | None = Field(default=None, description="Override for tests; normally unset.")
     timeout_seconds: float = Field(
@@ -76,6 +80,15 @@ class NotificationDelivery(ConfigurableResource):
     backoff_base_seconds: float = Field(default=_POLICY.backoff.base_seconds, gt=0)
     backoff_cap_seconds: float = Field(default=_POLICY.backoff.cap_seconds, gt=0)
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._settings = delivery_settings.load()
+
+    def settings(self) -> DeliverySettings:
+        """This run's delivery settings, read once (at setup; on first use outside a run)."""
+        if self._settings is None:
+            self._settings = delivery_settings.load()
+        return self._settings
+
     def channel_settings(self) -> ChannelSettings:
         return ChannelSettings(
             timeout_seconds=self.timeout_seconds,
@@ -85,10 +98,10 @@ class NotificationDelivery(ConfigurableResource):
         )
 
     def policy(self, channels: tuple[str, ...]) -> DeliveryPolicy:
-        current = delivery_settings.load()
+        current = self.settings()
         return DeliveryPolicy(
             channels=channels,
-            window=Window.configured(),
+            window=Window.configured(current),
             expire_hours=current.notification_expire_hours,
             backoff=Backoff(self.backoff_base_seconds, self.backoff_cap_seconds, self.max_attempts),
             first_batch=min(self.first_batch_recipients, self.batch_recipients),
@@ -120,8 +133,9 @@ def deliver_notifications(
             if config.retry_gave_up:
                 retried = repository.retry_gave_up(connection, Window())
                 context.log.info(f"Operator retry: {len(retried)} notification(s) that gave up are due again.")
-            with configured_channels(connection, notification_delivery.channel_settings()) as channels:
-                channels_offered = offered(channels)
+            current = notification_delivery.settings()
+            with configured_channels(connection, notification_delivery.channel_settings(), current) as channels:
+                channels_offered = offered(channels, current)
                 deliver_due(connection, channels, notification_delivery.policy(channels_offered), result=result)
     finally:
         # Even when a later batch failed, what the recorded ones lost is reported (best effort).

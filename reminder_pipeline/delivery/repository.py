@@ -87,9 +87,9 @@ class Window:
     quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(8))
 
     @classmethod
-    def configured(cls) -> Window:
+    def configured(cls, current: delivery_settings.DeliverySettings) -> Window:
         """The database clock and the deployment's default quiet hours (`NOTIFICATION_QUIET_HOURS`)."""
-        return cls(quiet_hours=delivery_settings.load().quiet_hours())
+        return cls(quiet_hours=current.quiet_hours())
 
     def parameters(self) -> dict[str, object]:
         start, end = self.quiet_hours or (None, None)

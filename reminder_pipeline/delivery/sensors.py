@@ -44,11 +44,12 @@ def notification_delivery_when_due(context: SensorEvaluationContext, database: P
     running = context.instance.get_runs_count(RunsFilter(job_name=NOTIFICATION_DELIVERY.name, statuses=IN_PROGRESS))
     if running:
         return SensorResult(skip_reason=SkipReason("a notification_delivery run is queued or running"))
+    current = delivery_settings.load()  # read once per tick
     with connect(database.url(), autocommit=True) as connection:
         backlog = repository.backlog(
-            connection, repository.Window.configured(), delivery_settings.load().notification_expire_hours
+            connection, repository.Window.configured(current), current.notification_expire_hours
         )
-        configured = delivery_configured(connection)
+        configured = delivery_configured(connection, current)
     if not backlog.due:
         return SensorResult(skip_reason=SkipReason("no notification is due (or every recipient is in quiet hours)"))
     if not configured:

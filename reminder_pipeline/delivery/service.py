@@ -39,6 +39,7 @@ from reminder_pipeline.delivery.channels.email import SmtpChannel
 from reminder_pipeline.delivery.channels.push import PushGatewayChannel
 from reminder_pipeline.delivery.messages import compose_messages
 from reminder_pipeline.delivery.repository import Window
+from reminder_pipeline.delivery.settings import DeliverySettings
 
 #: Vault secret names; each is read when a run starts, before the environment variable of the same name.
 VAULT_PUSH_WEBHOOK_URL = "push_webhook_url"
@@ -290,30 +291,29 @@ class ChannelSettings:
     push_webhook_url: str | None = None
 
 
-def push_webhook_url(connection: sa.Connection | None, override: str | None = None) -> str | None:
+def push_webhook_url(
+    connection: sa.Connection | None, current: DeliverySettings, override: str | None = None
+) -> str | None:
     """The push gateway's URL: the resource's override (tests), Vault, then `PUSH_WEBHOOK_URL`."""
-    return (
-        override
-        or read_secret(connection, VAULT_PUSH_WEBHOOK_URL)
-        or settings.secret(delivery_settings.load().push_webhook_url)
-    )
+    return override or read_secret(connection, VAULT_PUSH_WEBHOOK_URL) or settings.secret(current.push_webhook_url)
 
 
-def delivery_configured(connection: sa.Connection | None) -> bool:
+def delivery_configured(connection: sa.Connection | None, current: DeliverySettings) -> bool:
     """Whether any delivery channel is configured now (the push gateway, or `NOTIFY_SMTP_HOST`): reads
     only and builds nothing, so a sensor may ask it on every tick."""
-    return bool(push_webhook_url(connection) or delivery_settings.load().notify_smtp_host)
+    return bool(push_webhook_url(connection, current) or current.notify_smtp_host)
 
 
 @contextmanager
 def configured_channels(
-    connection: sa.Connection | None, config: ChannelSettings
+    connection: sa.Connection | None, config: ChannelSettings, current: DeliverySettings | None = None
 ) -> Iterator[dict[str, DeliveryChannel]]:
-    """The channels this deployment configures, by name, read now (Vault first, then the
-    environment) and closed on the way out. Empty when none is configured."""
-    current = delivery_settings.load()
+    """The channels this deployment configures, by name, built from the run's settings (`current`,
+    resolved once by the run's resource; secrets from Vault first) and closed on the way out. Empty
+    when none is configured."""
+    current = current or delivery_settings.load()
     built: dict[str, DeliveryChannel] = {}
-    url = push_webhook_url(connection, config.push_webhook_url)
+    url = push_webhook_url(connection, current, config.push_webhook_url)
     try:
         if url:
             built["push"] = PushGatewayChannel(
@@ -342,10 +342,9 @@ def configured_channels(
             channel.close()
 
 
-def offered(configured: Mapping[str, DeliveryChannel]) -> tuple[str, ...]:
+def offered(configured: Mapping[str, DeliveryChannel], current: DeliverySettings) -> tuple[str, ...]:
     """The configured channels in the deployment's order (`NOTIFICATION_CHANNELS`); naming one
     that is not configured is an error, not a silent skip."""
-    current = delivery_settings.load()
     order = current.delivery_channel_order()
     if current.notification_channels:
         missing = [name for name in order if name not in configured]
