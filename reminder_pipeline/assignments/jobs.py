@@ -1,11 +1,11 @@
 """Dagster wiring of the assignment reminder job: thin ops over the plain functions."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pandas as pd
 from dagster import OpExecutionContext, op
-from pydantic import Field
+from pydantic import Field, create_model
 
 from reminder_pipeline.assignments.repository import load_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
@@ -38,25 +38,23 @@ ASSIGNMENT_REMINDERS = JobSpec(
 )
 
 
-#: The rule's defaults are the rule's own (rules.ReminderRules), written once.
-DEFAULT_RULES = ReminderRules()
-
-
-class ReminderRunConfig(AsOfConfig):
-    """Run configuration; every field has the documented default."""
-
-    reminder_after_days: int = Field(
-        default=DEFAULT_RULES.reminder_after_days, ge=1, description="First reminder after this many days."
-    )
-    reminder_interval_days: int = Field(
-        default=DEFAULT_RULES.reminder_interval_days, ge=1, description="Then at most every this many days."
-    )
-    escalate_after_days: int = Field(
-        default=DEFAULT_RULES.escalate_after_days, ge=1, description="Coordinator told after this many days."
-    )
-
+class _ReminderRunConfigBase(AsOfConfig):
     def rules(self) -> ReminderRules:
-        return ReminderRules(self.reminder_after_days, self.reminder_interval_days, self.escalate_after_days)
+        return ReminderRules(**{threshold.name: getattr(self, threshold.name) for threshold in fields(ReminderRules)})
+
+
+#: Run configuration: the date fields, and one field per threshold of the rule, made from the rule's
+#: own declaration (`rules.ReminderRules`: name, default, description), so a new threshold is
+#: configurable without touching this file.
+ReminderRunConfig = create_model(
+    "ReminderRunConfig",
+    __base__=_ReminderRunConfigBase,
+    __doc__="Run configuration; every field has the documented default.",
+    **{
+        threshold.name: (int, Field(default=threshold.default, ge=1, description=threshold.metadata["description"]))
+        for threshold in fields(ReminderRules)
+    },
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ already exist, so the outbox's unique key turns them into no-ops.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -41,17 +41,24 @@ ASSIGNMENT_COLUMNS = [
 DECISION_COLUMNS = [*OUTBOX_COLUMNS, notifications.DAYS_WITHOUT_CONTACT["days"].payload_key]
 
 
+def _days(default: int, description: str) -> int:
+    """A threshold in days, with what it means: the run config's field is made from it."""
+    return field(default=default, metadata={"description": description})
+
+
 @dataclass(frozen=True)
 class ReminderRules:
-    """Thresholds in days; the defaults are the documented policy."""
+    """Thresholds in days; the defaults are the documented policy. Written once: the run config
+    (`assignments/jobs.py`) offers one field per threshold, with its default and description."""
 
-    reminder_after_days: int = 10
-    reminder_interval_days: int = 7
-    escalate_after_days: int = 21
+    reminder_after_days: int = _days(10, "First reminder after this many days.")
+    reminder_interval_days: int = _days(7, "Then at most every this many days.")
+    escalate_after_days: int = _days(21, "Coordinator told after this many days.")
 
     def __post_init__(self) -> None:
-        if self.reminder_after_days < 1 or self.reminder_interval_days < 1 or self.escalate_after_days < 1:
-            raise InputRejected("reminder_after_days, reminder_interval_days and escalate_after_days must be >= 1")
+        names = [threshold.name for threshold in fields(self)]
+        if any(getattr(self, name) < 1 for name in names):
+            raise InputRejected(f"{', '.join(names)} must be >= 1")
 
 
 def _as_days(values: pd.Series) -> np.ndarray:
