@@ -25,7 +25,8 @@ def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound_and_de
     )
     (result,) = results
     assert result.created > 0
-    assert result.same_reminders and result.chunked_same and result.naive_same
+    assert result.same_reminders and result.rerun_same and result.naive_same
+    assert result.write_floor_s > 0 and result.rerun_s > 0
     assert result.job_s > 0 and result.lower_bound_s > 0 and result.naive_sample == 50
     assert result.naive_extrapolated_s == pytest.approx(result.naive_sample_s * result.active / 50)
     assert "| 400 |" in text and "cores" in text and "Index Scan" in log.recent_plan

@@ -100,7 +100,10 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "execution log: success, 1 assignments evaluated, 2 reminders created" in done.stdout
     # the run's own lines, followed from its event log as the UI shows them
-    assert "  dispatch_reminders: Created 2 of 2 due notifications (0 existed)." in done.stdout.splitlines()
+    assert (
+        "  decide_reminders_op: Created 2 of 2 due notifications (0 existed) as of 2026-11-22,"
+        " for 1 assignments in 1 chunk(s) of at most 100000."
+    ) in done.stdout.splitlines()
 
     # An expected error is one line, said once: no stack trace (those are for --debug)
     quiet_env = {k: v for k, v in env.items() if not k.startswith(("PUSH_", "NOTIFY_SMTP"))}

@@ -1,15 +1,12 @@
 """Dagster wiring of the assignment reminder job: thin ops over the plain functions."""
 
-import datetime as dt
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
-import pandas as pd
 from dagster import OpExecutionContext, op
 from pydantic import Field, create_model
 
-from reminder_pipeline.assignments.repository import load_active_assignments
-from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
-from reminder_pipeline.core import outbox
+from reminder_pipeline.assignments.rules import ReminderRules
+from reminder_pipeline.assignments.streaming import DEFAULT_CHUNK_SIZE, StreamResult, remind_in_chunks
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
     JobRunGuard,
@@ -18,7 +15,6 @@ from reminder_pipeline.core.guarded_run import (
     finish_guarded_run,
     guarded_job,
     safe_errors,
-    sample_ids,
 )
 from reminder_pipeline.core.jobs import JobSpec, ScheduleSpec
 from reminder_pipeline.core.resources import PipelineDatabase
@@ -39,6 +35,13 @@ ASSIGNMENT_REMINDERS = JobSpec(
 
 
 class _ReminderRunConfigBase(AsOfConfig):
+    chunk_size: int = Field(
+        default=DEFAULT_CHUNK_SIZE,
+        ge=1,
+        le=1_000_000,
+        description="Assignments read, decided and dispatched per transaction (memory is flat in their number).",
+    )
+
     def rules(self) -> ReminderRules:
         return ReminderRules(**{threshold.name: getattr(self, threshold.name) for threshold in fields(ReminderRules)})
 
@@ -57,58 +60,56 @@ ReminderRunConfig = create_model(
 )
 
 
-@dataclass(frozen=True)
-class ReminderDecisions:
-    as_of: dt.date
-    assignments_evaluated: int
-    notifications: pd.DataFrame
-
-
-@op(description="Read active assignments with their mentor and coordinator in one set-based query.")
-def load_assignments(context: OpExecutionContext, ticket: RunTicket, database: PipelineDatabase) -> pd.DataFrame:
-    with safe_errors(), database.transaction() as connection:
-        frame = load_active_assignments(connection)
-    context.log.info(f"Loaded {len(frame)} active assignments.")
-    return frame
-
-
-@op(description="Apply the reminder rules (vectorised, no I/O).")
+@op(
+    description="Decide and dispatch the reminders due, chunk by chunk (keyset on assignment id): each chunk"
+    " is read, decided (vectorised) and written to the outbox in a transaction of its own, so memory stays"
+    " flat in the number of assignments; existing idempotency keys are skipped."
+)
 def decide_reminders_op(
-    context: OpExecutionContext, config: ReminderRunConfig, assignments: pd.DataFrame
-) -> ReminderDecisions:
+    context: OpExecutionContext,
+    config: ReminderRunConfig,
+    ticket: RunTicket,
+    database: PipelineDatabase,
+    run_guard: JobRunGuard,
+) -> JobOutcome:
+    # The op keeps its name (and its run config key) from when deciding and dispatching were two ops.
     with safe_errors():
         as_of = config.as_of_date()
         tag_as_of(context, as_of)
-        decisions = decide_reminders(assignments, as_of, config.rules())
-    context.log.info(f"As of {as_of}: {len(decisions)} notifications due for {len(assignments)} assignments.")
-    return ReminderDecisions(as_of=as_of, assignments_evaluated=len(assignments), notifications=decisions)
-
-
-@op(description="Insert due notifications into the outbox; existing idempotency keys are skipped.")
-def dispatch_reminders(
-    context: OpExecutionContext, decisions: ReminderDecisions, database: PipelineDatabase, run_guard: JobRunGuard
-) -> JobOutcome:
-    with safe_errors(), database.transaction() as connection:
-        result = outbox.dispatch(connection, decisions.notifications, dry_run=database.dry_run)
-        run_guard.count_dispatched(connection, result.created)
-    existed = result.requested - result.created
+        totals = StreamResult()
+        for totals in remind_in_chunks(
+            database.transaction,
+            as_of,
+            config.rules(),
+            chunk_size=config.chunk_size,
+            dry_run=database.dry_run,
+            on_chunk=run_guard.count_dispatched,
+        ):
+            context.log.debug(
+                f"Chunk {totals.chunks}: {totals.evaluated} assignments evaluated so far, {totals.created} created."
+            )
+    existed = totals.due - totals.created
+    chunks = f"{totals.chunks} chunk(s) of at most {config.chunk_size}"
     if database.dry_run:
-        context.log.info(f"Would create {result.created} of {result.requested} due notifications (dry run).")
+        context.log.info(f"Would create {totals.created} of {totals.due} due notifications (dry run), {chunks}.")
     else:
-        context.log.info(f"Created {result.created} of {result.requested} due notifications ({existed} existed).")
-    kinds = decisions.notifications["kind"].value_counts().to_dict()
+        context.log.info(
+            f"Created {totals.created} of {totals.due} due notifications ({existed} existed) as of {as_of},"
+            f" for {totals.evaluated} assignments in {chunks}."
+        )
     return JobOutcome(
-        evaluated=decisions.assignments_evaluated,
-        created=result.created,
+        evaluated=totals.evaluated,
+        created=totals.created,
         details={
-            "as_of": decisions.as_of.isoformat(),
-            "due": result.requested,
-            "due_by_kind": kinds,
-            "sample_assignment_ids": sample_ids(decisions.notifications["assignment_id"]),
+            "as_of": as_of.isoformat(),
+            "due": totals.due,
+            "due_by_kind": dict(totals.due_by_kind),
+            "chunks": totals.chunks,
+            "sample_assignment_ids": ", ".join(totals.sample_assignment_ids),
         },
     )
 
 
 @guarded_job(ASSIGNMENT_REMINDERS)
 def assignment_reminders() -> None:
-    finish_guarded_run(dispatch_reminders(decide_reminders_op(load_assignments(begin_guarded_run()))))
+    finish_guarded_run(decide_reminders_op(begin_guarded_run()))

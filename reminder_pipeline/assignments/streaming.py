@@ -1,0 +1,84 @@
+"""The reminder run as a stream of chunks, so memory stays flat however many assignments there are.
+
+Active assignments are read in id order, `chunk_size` at a time (keyset pagination on the partial
+index of active assignments); each chunk is read, decided (`rules.decide_reminders`, vectorised)
+and dispatched to the outbox in one transaction of its own, and only running totals are kept. A run
+killed between chunks has committed whole chunks only; its rerun creates exactly what is missing,
+because every notification's idempotency key is already decided by the rule.
+No Dagster here: the job (`assignments/jobs.py`) gives the loop its transactions and a callback
+that counts each chunk on the run's log row inside that chunk's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from reminder_pipeline.assignments.repository import load_active_assignments
+from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
+from reminder_pipeline.core import outbox
+
+#: Assignments per chunk: about 60 MiB of frames at the peak, and few enough transactions that
+#: their fixed cost stays small (docs/benchmarks.md).
+DEFAULT_CHUNK_SIZE = 100_000
+#: How many assignment ids a run keeps as its sample (the smallest, for metadata: ids, never names).
+SAMPLE_SIZE = 5
+
+
+@dataclass
+class StreamResult:
+    """Running totals of a streamed run: all a run keeps in memory besides its current chunk."""
+
+    chunks: int = 0
+    evaluated: int = 0
+    due: int = 0
+    created: int = 0
+    due_by_kind: Counter[str] = field(default_factory=Counter)
+    sample_assignment_ids: list[str] = field(default_factory=list)
+
+    def add(self, evaluated: int, due: pd.DataFrame, created: int) -> None:
+        self.chunks += 1
+        self.evaluated += evaluated
+        self.due += len(due)
+        self.created += created
+        self.due_by_kind.update(due["kind"].value_counts().to_dict())
+        smallest = heapq.nsmallest(SAMPLE_SIZE, pd.unique(due["assignment_id"].astype(str)))
+        self.sample_assignment_ids = sorted({*self.sample_assignment_ids, *smallest})[:SAMPLE_SIZE]
+
+
+def remind_in_chunks(
+    transaction: Callable[[], AbstractContextManager[sa.Connection]],
+    as_of: dt.date,
+    rules: ReminderRules,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    dry_run: bool = False,
+    on_chunk: Callable[[sa.Connection, int], None] | None = None,
+) -> Iterator[StreamResult]:
+    """Run the rule over every active assignment, one transaction per chunk; yields the running
+    totals after each committed chunk. `on_chunk(connection, created)` runs inside each chunk's
+    transaction, after its dispatch (the job counts the chunk on its log row there)."""
+    result = StreamResult()
+    after: uuid.UUID | None = None
+    while True:
+        with transaction() as connection:
+            chunk = load_active_assignments(connection, after_id=after, limit=chunk_size)
+            if chunk.empty:
+                return
+            due = decide_reminders(chunk, as_of, rules)
+            created = outbox.dispatch(connection, due, dry_run=dry_run).created
+            if on_chunk is not None:
+                on_chunk(connection, created)
+        result.add(len(chunk), due, created)
+        yield result
+        if len(chunk) < chunk_size:
+            return
+        after = uuid.UUID(str(chunk["assignment_id"].iloc[-1]))

@@ -1,0 +1,153 @@
+"""The assignment job streams: chunks change nothing but memory, and a kill between chunks loses
+and duplicates nothing. Real PostgreSQL, real Dagster, a real process killed with SIGKILL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from dagster import DagsterInstance
+
+from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
+from reminder_pipeline.assignments.repository import load_active_assignments
+from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
+from reminder_pipeline.core import execution_log, outbox
+from reminder_pipeline.core.database import connect
+from reminder_pipeline.seed import seed
+from reminder_pipeline_tests import factories
+from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
+
+pytestmark = pytest.mark.database
+AS_OF = dt.date(2026, 11, 22)
+ASSIGNMENTS = 3_000
+CHUNK = 1_000
+KEYS_SQL = (
+    "SELECT count(*), count(DISTINCT idempotency_key),"
+    " md5(string_agg(idempotency_key || '|' || recipient_id || '|' || payload::text, ',' ORDER BY idempotency_key))"
+    " FROM public.notifications"
+)
+
+
+@pytest.fixture
+def seeded(db: sa.Connection, database_url: str) -> pd.DataFrame:
+    """A seeded organisation, and what the rule says is due over all of it at once (the job before
+    it streamed: one frame, one dispatch)."""
+    with connect(database_url) as connection, connection.begin():
+        seed(connection, ASSIGNMENTS, today=AS_OF)
+        everything = load_active_assignments(connection)
+    due = decide_reminders(everything, AS_OF, ReminderRules())
+    assert len(due) > 100 and everything["assignment_id"].nunique() > 2 * CHUNK
+    return due
+
+
+def test_chunks_change_nothing_but_memory(db: sa.Connection, database_url: str, seeded: pd.DataFrame) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        whole = run_assignment_reminders(database_url, AS_OF, instance=instance, chunk_size=1_000_000)
+        whole_keys = db.execute(sa.text(KEYS_SQL)).one()
+        db.execute(sa.text("TRUNCATE public.notifications"))
+        chunked = run_assignment_reminders(database_url, AS_OF, instance=instance, chunk_size=97)
+        chunked_keys = db.execute(sa.text(KEYS_SQL)).one()
+
+    assert whole.success and chunked.success
+    assert whole_keys == chunked_keys
+    assert whole_keys[0] == whole_keys[1] == len(seeded)  # exactly the rule's notifications, once each
+    assert set(seeded["idempotency_key"]) == set(
+        db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars()
+    )
+    first, second = factories.log_rows(db)
+    assert (first.assignments_evaluated, first.reminders_dispatched) == (
+        second.assignments_evaluated,
+        second.reminders_dispatched,
+    )
+    assert first.details["chunks"] == 1
+    assert second.details["chunks"] == -(-first.assignments_evaluated // 97)
+    assert first.details["due_by_kind"] == second.details["due_by_kind"]
+    assert first.details["sample_assignment_ids"] == second.details["sample_assignment_ids"]
+
+
+def _job_session_waiting(db: sa.Connection) -> str | None:
+    """The name of a run's session (`rp:<run id>`) waiting on a lock, if any."""
+    return db.execute(
+        sa.text(
+            "SELECT application_name FROM pg_stat_activity"
+            " WHERE application_name LIKE 'rp:%' AND wait_event_type = 'Lock' LIMIT 1"
+        )
+    ).scalar_one_or_none()
+
+
+def test_a_run_killed_between_chunks_loses_and_duplicates_nothing(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    """The lock and the log row span every chunk; chunk 1 is committed and counted when the run is
+    killed inside chunk 2; the next run closes the abandoned row and creates exactly the rest."""
+    with connect(database_url, autocommit=True) as observer:
+        active = sorted(
+            observer.execute(sa.text("SELECT id::text FROM public.assignments WHERE status = 'active'")).scalars()
+        )
+    second_chunk = set(active[CHUNK : 2 * CHUNK])
+    held = seeded[seeded["assignment_id"].isin(second_chunk)].head(1)
+    first_chunk_due = int(seeded["assignment_id"].isin(set(active[:CHUNK])).sum())
+
+    with connect(database_url) as blocker:
+        # An uncommitted row with a key chunk 2 will write: its INSERT waits for this transaction.
+        blocking = blocker.begin()
+        assert outbox.dispatch(blocker, held).created == 1
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import datetime as dt\n"
+                "from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders\n"
+                f"run_assignment_reminders({database_url!r}, dt.date.fromisoformat({AS_OF.isoformat()!r}),"
+                f" chunk_size={CHUNK})\n",
+            ],
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while (waiting := _job_session_waiting(db)) is None:
+                assert run.poll() is None and time.monotonic() < deadline, "the run never reached chunk 2"
+                time.sleep(0.1)
+            # Mid-run: the lock is held by the run's own session, the row is running, chunk 1 counted.
+            holder = db.execute(
+                sa.text(
+                    "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
+                    " WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
+                ),
+                {"key": ASSIGNMENT_REMINDERS.lock_key},
+            ).scalar_one()
+            assert holder == waiting
+            (row,) = factories.log_rows(db)
+            assert (row.status, row.reminders_dispatched) == ("running", first_chunk_due)
+            assert db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar() == first_chunk_due
+            run.kill()  # SIGKILL: no teardown, no finally
+            run.wait(timeout=30)
+        finally:
+            if run.poll() is None:
+                run.kill()
+            blocking.rollback()
+
+    deadline = time.monotonic() + 20
+    lock = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key")
+    while db.execute(lock, {"key": ASSIGNMENT_REMINDERS.lock_key}).scalar():
+        assert time.monotonic() < deadline, "the killed run's lock outlived it"
+        time.sleep(0.05)
+    rerun = run_assignment_reminders(database_url, AS_OF, chunk_size=CHUNK)
+
+    assert rerun.success
+    total, distinct, _ = db.execute(sa.text(KEYS_SQL)).one()
+    assert total == distinct == len(seeded)
+    assert set(seeded["idempotency_key"]) == set(
+        db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars()
+    )
+    killed, recovered = factories.log_rows(db)
+    assert (killed.status, killed.error_message, killed.reminders_dispatched) == (
+        "failed",
+        execution_log.ABANDONED_MESSAGE,
+        first_chunk_due,
+    )
+    assert (recovered.status, recovered.reminders_dispatched) == ("success", len(seeded) - first_chunk_due)
