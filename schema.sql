@@ -99,6 +99,16 @@ CREATE FUNCTION app_private.success_covers(job text, expected timestamp with tim
                    WHERE l.job_name = job AND l.status = 'success' AND l.started_at >= expected - interval '1 minute')
 $$;
 
+CREATE FUNCTION app_private.touch_changed_at() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+BEGIN
+    NEW.changed_at := clock_timestamp();
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION app_private.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
@@ -162,6 +172,7 @@ CREATE TABLE public.assignments (
     last_contact_date date,
     closed_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT assignments_status_check CHECK ((status = ANY (ARRAY['active'::text, 'closed'::text])))
 );
 
@@ -387,6 +398,7 @@ CREATE TABLE public.peer_mentors (
     phone text,
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT peer_mentors_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text])))
 );
 
@@ -467,6 +479,8 @@ ALTER TABLE ONLY public.schema_migration_checksums
 
 CREATE INDEX activities_assignment_idx ON public.activities USING btree (assignment_id, activity_date DESC);
 
+CREATE INDEX assignments_active_changed_idx ON public.assignments USING btree (changed_at) WHERE (status = 'active'::text);
+
 CREATE INDEX assignments_active_idx ON public.assignments USING btree (id) WHERE (status = 'active'::text);
 
 CREATE INDEX assignments_mentor_idx ON public.assignments USING btree (mentor_id);
@@ -503,6 +517,8 @@ CREATE INDEX notifications_sending_idx ON public.notifications USING btree (mess
 
 CREATE INDEX ops_alerts_due_idx ON public.ops_alerts USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (expired_at IS NULL) AND (resolved_at IS NULL));
 
+CREATE INDEX peer_mentors_changed_idx ON public.peer_mentors USING btree (changed_at);
+
 CREATE INDEX peer_mentors_coordinator_idx ON public.peer_mentors USING btree (coordinator_id);
 
 CREATE INDEX schedule_overdue_open_idx ON public.schedule_overdue USING btree (job_name) WHERE (resolved_at IS NULL);
@@ -511,9 +527,13 @@ CREATE TRIGGER activities_apply_contact_after_insert AFTER INSERT ON public.acti
 
 CREATE TRIGGER activities_apply_contact_after_update AFTER UPDATE ON public.activities REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION app_private.check_and_apply_activities();
 
+CREATE TRIGGER assignments_touch_changed_at BEFORE UPDATE ON public.assignments FOR EACH ROW EXECUTE FUNCTION app_private.touch_changed_at();
+
 CREATE TRIGGER notification_preferences_touch BEFORE UPDATE ON public.notification_preferences FOR EACH ROW EXECUTE FUNCTION app_private.touch_updated_at();
 
 CREATE TRIGGER peer_mentors_close_pauses_on_activation AFTER UPDATE OF status ON public.peer_mentors FOR EACH ROW WHEN (((old.status = 'paused'::text) AND (new.status = 'active'::text))) EXECUTE FUNCTION app_private.close_pauses_of_active_mentor();
+
+CREATE TRIGGER peer_mentors_touch_changed_at BEFORE UPDATE ON public.peer_mentors FOR EACH ROW EXECUTE FUNCTION app_private.touch_changed_at();
 
 ALTER TABLE ONLY public.activities
     ADD CONSTRAINT activities_assignment_id_fkey FOREIGN KEY (assignment_id) REFERENCES public.assignments(id);
@@ -672,6 +692,8 @@ GRANT ALL ON FUNCTION app_private.is_admin() TO service_role;
 
 GRANT ALL ON FUNCTION app_private.jwt_subject() TO authenticated;
 GRANT ALL ON FUNCTION app_private.jwt_subject() TO service_role;
+
+REVOKE ALL ON FUNCTION app_private.touch_changed_at() FROM PUBLIC;
 
 GRANT ALL ON FUNCTION app_private.within_quiet_hours(local_time time without time zone, starts time without time zone, ends time without time zone) TO authenticated;
 GRANT ALL ON FUNCTION app_private.within_quiet_hours(local_time time without time zone, starts time without time zone, ends time without time zone) TO service_role;

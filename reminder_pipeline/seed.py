@@ -99,10 +99,11 @@ def seed(
     )
     connection.execute(
         sa.text(
-            "INSERT INTO public.peer_mentors (id, coordinator_id, full_name, email, phone, status)"
+            "INSERT INTO public.peer_mentors (id, coordinator_id, full_name, email, phone, status, changed_at)"
             " SELECT md5(:tag || 'm' || i)::uuid, md5(:tag || 'c' || (i % :coordinators))::uuid,"
             "  'Mentor ' || i, 'mentor-' || i || '@example.invalid', '+47 0' || lpad(i::text, 7, '0'),"
-            f"  CASE WHEN random() < {PAUSED_MENTOR_SHARE} THEN 'paused' ELSE 'active' END"
+            f"  CASE WHEN random() < {PAUSED_MENTOR_SHARE} THEN 'paused' ELSE 'active' END,"
+            "  (CAST(:today AS date) - 400 + time '09:00') AT TIME ZONE 'Europe/Oslo'"
             " FROM generate_series(0, :mentors - 1) AS i"
         ),
         params,
@@ -117,14 +118,24 @@ def seed(
                 "         random() AS r_contact, random() AS r_when"
                 "  FROM generate_series(CAST(:low AS int), CAST(:high AS int) - 1) AS k"
                 "), inserted AS ("
-                "  INSERT INTO public.assignments (id, mentor_id, status, assigned_at, last_contact_date, closed_at)"
+                "  INSERT INTO public.assignments"
+                "   (id, mentor_id, status, assigned_at, last_contact_date, closed_at, changed_at)"
                 "  SELECT md5(:tag || 'a' || k)::uuid, md5(:tag || 'm' || (k % :mentors))::uuid,"
                 f"   CASE WHEN r_closed < {CLOSED_SHARE} THEN 'closed' ELSE 'active' END,"
                 "    ((CAST(:today AS date) - assigned_days_ago) + time '09:00') AT TIME ZONE 'Europe/Oslo',"
-                f"   CASE WHEN r_contact < {NEVER_CONTACTED_SHARE} THEN NULL"
-                "         ELSE CAST(:today AS date) - floor(r_when * least(45, assigned_days_ago))::int END,"
-                f"   CASE WHEN r_closed < {CLOSED_SHARE} THEN now() END"
-                "  FROM drawn RETURNING id, mentor_id, status, last_contact_date"
+                "    contact,"
+                f"   CASE WHEN r_closed < {CLOSED_SHARE} THEN now() END,"
+                # when the row last changed in this history (made, or its last contact logged, that
+                # evening), never later than the night before `today`: the state a morning run finds
+                f"   CASE WHEN r_closed < {CLOSED_SHARE} THEN now() ELSE least("
+                "     (coalesce(contact, CAST(:today AS date) - assigned_days_ago) + time '18:00')"
+                "       AT TIME ZONE 'Europe/Oslo',"
+                "     (CAST(:today AS date) + time '00:00') AT TIME ZONE 'Europe/Oslo') END"
+                "  FROM (SELECT *, CASE WHEN r_contact < "
+                f"{NEVER_CONTACTED_SHARE} THEN NULL"
+                "         ELSE CAST(:today AS date) - floor(r_when * least(45, assigned_days_ago))::int END AS contact"
+                "        FROM drawn) AS d"
+                "  RETURNING id, mentor_id, status, last_contact_date"
                 ") INSERT INTO public.activities (assignment_id, mentor_id, activity_date)"
                 "  SELECT id, mentor_id, last_contact_date FROM inserted"
                 "  WHERE last_contact_date IS NOT NULL AND status = 'active'"

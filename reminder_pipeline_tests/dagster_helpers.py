@@ -30,7 +30,7 @@ def run_assignment_reminders(
     as_of: dt.date,
     alerting: OpsAlerting | None = None,
     instance: DagsterInstance | None = None,
-    **rules: int,
+    **rules: int | bool,
 ) -> ExecuteInProcessResult:
     job = build_defs(database_url, alerting).get_job_def("assignment_reminders")
     return job.execute_in_process(

@@ -102,7 +102,7 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
     # the run's own lines, followed from its event log as the UI shows them
     assert (
         "  decide_reminders_op: Created 2 of 2 due notifications (0 existed) as of 2026-11-22,"
-        " for 1 assignments in 1 chunk(s) of at most 100000."
+        " for 1 assignments in 1 chunk(s) of at most 25000."
     ) in done.stdout.splitlines()
 
     # An expected error is one line, said once: no stack trace (those are for --debug)

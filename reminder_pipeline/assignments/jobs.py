@@ -1,12 +1,13 @@
 """Dagster wiring of the assignment reminder job: thin ops over the plain functions."""
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 from dagster import OpExecutionContext, op
 from pydantic import Field, create_model
 
 from reminder_pipeline.assignments.rules import ReminderRules
-from reminder_pipeline.assignments.streaming import DEFAULT_CHUNK_SIZE, StreamResult, remind_in_chunks
+from reminder_pipeline.assignments.streaming import DEFAULT_CHUNK_SIZE, RERUN_MARGIN, StreamResult, remind_in_chunks
+from reminder_pipeline.core import execution_log
 from reminder_pipeline.core.guarded_run import (
     JobOutcome,
     JobRunGuard,
@@ -35,6 +36,12 @@ ASSIGNMENT_REMINDERS = JobSpec(
 
 
 class _ReminderRunConfigBase(AsOfConfig):
+    full_run: bool = Field(
+        default=False,
+        description="Evaluate every active assignment, even when an earlier successful run already covered this"
+        " date with these rules (a rerun otherwise reads only what changed since; e.g. to recreate notifications"
+        " deleted by hand).",
+    )
     chunk_size: int = Field(
         default=DEFAULT_CHUNK_SIZE,
         ge=1,
@@ -76,13 +83,26 @@ def decide_reminders_op(
     with safe_errors():
         as_of = config.as_of_date()
         tag_as_of(context, as_of)
+        rules = config.rules()
+        covering = {"as_of": as_of.isoformat(), "rules": asdict(rules)}
+        changed_since = None
+        if not config.full_run:
+            with database.transaction() as connection:
+                covered_at = execution_log.newest_success_started_at(connection, ASSIGNMENT_REMINDERS.name, covering)
+            changed_since = covered_at - RERUN_MARGIN if covered_at is not None else None
+        if changed_since is not None:
+            context.log.info(
+                f"A successful run already covered {as_of} with these rules: reading only the assignments changed"
+                f" since {changed_since.isoformat(timespec='seconds')} (full_run: true reads every one)."
+            )
         totals = StreamResult()
         for totals in remind_in_chunks(
             database.transaction,
             as_of,
-            config.rules(),
+            rules,
             chunk_size=config.chunk_size,
             dry_run=database.dry_run,
+            changed_since=changed_since,
             on_chunk=run_guard.count_dispatched,
         ):
             context.log.debug(
@@ -101,7 +121,8 @@ def decide_reminders_op(
         evaluated=totals.evaluated,
         created=totals.created,
         details={
-            "as_of": as_of.isoformat(),
+            **covering,
+            "changed_since": changed_since.isoformat() if changed_since is not None else "",
             "due": totals.due,
             "due_by_kind": dict(totals.due_by_kind),
             "chunks": totals.chunks,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pandas as pd
@@ -27,10 +28,18 @@ WHERE a.status = 'active'
 
 
 def load_active_assignments(
-    connection: sa.Connection, *, after_id: uuid.UUID | None = None, limit: int | None = None
+    connection: sa.Connection,
+    *,
+    after_id: uuid.UUID | None = None,
+    limit: int | None = None,
+    changed_since: dt.datetime | None = None,
 ) -> pd.DataFrame:
-    """All active assignments, or one chunk of them in id order (keyset: ids after `after_id`)."""
+    """All active assignments, or one chunk of them in id order (keyset: ids after `after_id`); with
+    `changed_since`, only those whose assignment or mentor row changed since then (`changed_at`)."""
     sql = ACTIVE_ASSIGNMENTS_SQL
+    if changed_since is not None:
+        since = changed_since.isoformat()  # formatted from a datetime: a timestamp, never text from outside
+        sql += f" AND (a.changed_at >= '{since}'::timestamptz OR m.changed_at >= '{since}'::timestamptz)"
     if limit is not None:
         after = f" AND a.id > '{uuid.UUID(str(after_id))}'" if after_id is not None else ""
         sql = f"{sql}{after} ORDER BY a.id LIMIT {int(limit)}"

@@ -211,6 +211,18 @@ def recent_runs(connection: sa.Connection, job_name: str | None = None, limit: i
     return [dict(row) for row in rows]
 
 
+def newest_success_started_at(connection: sa.Connection, job_name: str, covering: dict[str, Any]) -> dt.datetime | None:
+    """When the newest successful run of `job_name` whose details contain `covering` started (a
+    rerun for the same date and rules needs to read only what changed since), or None."""
+    return connection.execute(
+        sa.text(
+            "SELECT started_at FROM public.cron_execution_logs WHERE job_name = :job AND status = 'success'"
+            " AND details @> CAST(:covering AS jsonb) ORDER BY started_at DESC LIMIT 1"
+        ),
+        {"job": job_name, "covering": json.dumps(covering, default=str)},
+    ).scalar_one_or_none()
+
+
 def row_of_run(connection: sa.Connection, dagster_run_id: str) -> sa.Row[Any] | None:
     """The log row a Dagster run wrote (status, counts, error), or None: a run that never got as far."""
     return connection.execute(

@@ -50,7 +50,7 @@ def test_chunks_change_nothing_but_memory(db: sa.Connection, database_url: str, 
         whole = run_assignment_reminders(database_url, AS_OF, instance=instance, chunk_size=1_000_000)
         whole_keys = db.execute(sa.text(KEYS_SQL)).one()
         db.execute(sa.text("TRUNCATE public.notifications"))
-        chunked = run_assignment_reminders(database_url, AS_OF, instance=instance, chunk_size=97)
+        chunked = run_assignment_reminders(database_url, AS_OF, instance=instance, chunk_size=97, full_run=True)
         chunked_keys = db.execute(sa.text(KEYS_SQL)).one()
 
     assert whole.success and chunked.success
@@ -60,6 +60,7 @@ def test_chunks_change_nothing_but_memory(db: sa.Connection, database_url: str, 
         db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars()
     )
     first, second = factories.log_rows(db)
+    assert first.details["changed_since"] == second.details["changed_since"] == ""  # both read everything
     assert (first.assignments_evaluated, first.reminders_dispatched) == (
         second.assignments_evaluated,
         second.reminders_dispatched,
@@ -151,3 +152,98 @@ def test_a_run_killed_between_chunks_loses_and_duplicates_nothing(
         first_chunk_due,
     )
     assert (recovered.status, recovered.reminders_dispatched) == ("success", len(seeded) - first_chunk_due)
+
+
+def _evaluated_and_created(db: sa.Connection) -> tuple[int, int, str]:
+    row = factories.log_rows(db)[-1]
+    assert row.status == "success"
+    return row.assignments_evaluated, row.reminders_dispatched, row.details["changed_since"]
+
+
+def test_a_rerun_for_a_covered_date_reads_only_what_changed_and_misses_nothing(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    """After a successful run for a date, a second run for the same date and rules reads only the
+    assignments whose row, or whose mentor's row, changed since (less a margin); a full run after it
+    finds nothing left to create."""
+    assert run_assignment_reminders(database_url, AS_OF).success
+    active_assignments, created, since = _evaluated_and_created(db)
+    assert since == "" and created == len(seeded)
+
+    # Between the runs: a new overdue assignment, a paused mentor set active again (their
+    # assignments become due), and a contact logged then a gap again (a new reference date).
+    coordinator = factories.coordinator(db)
+    newcomer = factories.assignment(db, factories.mentor(db, coordinator), assigned_on=AS_OF - dt.timedelta(days=30))
+    paused = db.execute(
+        sa.text(
+            "SELECT m.id FROM public.peer_mentors AS m WHERE m.status = 'paused'"
+            " AND EXISTS (SELECT 1 FROM public.assignments AS a WHERE a.mentor_id = m.id AND a.status = 'active'"
+            "   AND coalesce(a.last_contact_date, a.assigned_at::date) <= CAST(:due AS date))"
+            " ORDER BY m.id LIMIT 1"
+        ),
+        {"due": AS_OF - dt.timedelta(days=10)},
+    ).scalar_one()
+    db.execute(sa.text("UPDATE public.peer_mentors SET status = 'active' WHERE id = :id"), {"id": paused})
+    regapped = seeded.iloc[0]["assignment_id"]
+    db.execute(
+        sa.text("UPDATE public.assignments SET last_contact_date = :day WHERE id = :id"),
+        {"day": AS_OF - dt.timedelta(days=11), "id": regapped},
+    )
+
+    assert run_assignment_reminders(database_url, AS_OF).success
+    evaluated, created_again, since = _evaluated_and_created(db)
+    assert since != ""
+    assert 3 <= evaluated < 50 < active_assignments  # the changed ones, not all
+    keys = set(db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars())
+    assert any(key.startswith(f"{newcomer}:") for key in keys)
+    assert any(key.startswith(f"{regapped}:") and f":{AS_OF - dt.timedelta(days=11)}:" in key for key in keys)
+    assert (
+        db.execute(
+            sa.text(
+                "SELECT count(*) FROM public.notifications AS n JOIN public.assignments AS a ON a.id = n.assignment_id"
+                " WHERE a.mentor_id = :m"
+            ),
+            {"m": paused},
+        ).scalar()
+        > 0
+    )
+    assert created_again >= 3
+
+    assert run_assignment_reminders(database_url, AS_OF, full_run=True).success
+    assert _evaluated_and_created(db)[1:] == (0, "")  # the rerun missed nothing
+
+
+def test_a_change_committed_after_a_run_read_it_is_read_again_by_the_rerun(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    """A change is stamped when its statement runs, but a run sees it only once it commits: a
+    transaction open across the first run's start is still read by the rerun (the margin)."""
+    target = seeded.iloc[0]["assignment_id"]
+    with connect(database_url) as writer, writer.begin():
+        writer.execute(
+            sa.text("UPDATE public.assignments SET last_contact_date = :day WHERE id = :id"),
+            {"day": AS_OF - dt.timedelta(days=13), "id": target},
+        )
+        time.sleep(0.2)
+        assert run_assignment_reminders(database_url, AS_OF).success  # reads the old row
+        # committed now, stamped before the first run started
+    key_prefix = f"{target}:%:{AS_OF - dt.timedelta(days=13)}:%"
+    count = sa.text("SELECT count(*) FROM public.notifications WHERE idempotency_key LIKE :p")
+    assert db.execute(count, {"p": key_prefix}).scalar() == 0
+
+    assert run_assignment_reminders(database_url, AS_OF).success
+    assert _evaluated_and_created(db)[2] != ""
+    assert db.execute(count, {"p": key_prefix}).scalar() == 1
+    assert run_assignment_reminders(database_url, AS_OF, full_run=True).success
+    assert _evaluated_and_created(db)[1:] == (0, "")
+
+
+def test_another_date_or_other_rules_read_everything(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    assert run_assignment_reminders(database_url, AS_OF).success
+    everything = _evaluated_and_created(db)[0]
+    assert run_assignment_reminders(database_url, AS_OF + dt.timedelta(days=1)).success
+    assert _evaluated_and_created(db)[0] == everything and _evaluated_and_created(db)[2] == ""
+    assert run_assignment_reminders(database_url, AS_OF, reminder_after_days=9).success
+    assert _evaluated_and_created(db)[0] == everything and _evaluated_and_created(db)[2] == ""
