@@ -312,12 +312,22 @@ def test_the_production_topology_from_launch_to_a_dead_daemon(
         pytest.skip("no Chromium on this machine (Debian package 'chromium'): the browser check did not run")
 
 
+def _rendered(page: str, *expected: str, attempts: int = 3) -> None:
+    """The page, rendered by the UI's own JavaScript, shows every `expected` text. The UI loads its
+    data after the first paint (right after a code-server restart it may still be reloading the
+    location), so a page without them is dumped again, a few times, before the check fails."""
+    for _ in range(attempts):
+        dom = _chromium("--dump-dom", page)
+        if all(text in dom for text in expected):
+            return
+    missing = [text for text in expected if text not in dom]
+    raise AssertionError(f"{page} never showed {missing} in {attempts} renderings (last: {len(dom)} characters)")
+
+
 def _look_in_chromium(base: str, run_id: str, tmp_path: Path) -> None:
     job_page = f"{base}/locations/reminder_pipeline/jobs/assignment_reminders"
-    job_dom = _chromium("--dump-dom", job_page)
-    assert "assignment_reminders" in job_dom and "begin_guarded_run" in job_dom
-    run_dom = _chromium("--dump-dom", f"{base}/runs/{run_id}")
-    assert run_id[:8] in run_dom and "finish_guarded_run" in run_dom
+    _rendered(job_page, "assignment_reminders", "begin_guarded_run")
+    _rendered(f"{base}/runs/{run_id}", run_id[:8], "finish_guarded_run")
     shots = {
         "dagster-job.png": job_page,
         "dagster-run.png": f"{base}/runs/{run_id}",
