@@ -434,7 +434,8 @@ def demo(count: int) -> None:
 def bench(
     sizes: str, naive_sample: int, log_rows: int, delivery_notifications: int, output: Path, plot_path: Path
 ) -> None:
-    """Benchmark the reminder job against the lower bound and the naive loop; print and write the report."""
+    """Benchmark the reminder job (first run, rerun, memory) against its write floor, the lower bound and the
+    naive loop, and the delivery job; print and write the report."""
     from reminder_pipeline_bench.harness import run_benchmark
 
     try:
