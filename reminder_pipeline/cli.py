@@ -185,7 +185,7 @@ def run(
     directly), shows on the job's page in the UI, and this command prints what it did.
     Exit code 0 when the run succeeded or was skipped because another run held the lock.
     """
-    from reminder_pipeline.core.run_config import OVERRIDE_HINT, as_of_problem
+    from reminder_pipeline.core.run_config import as_of_problem
     from reminder_pipeline.definitions import job_spec
     from reminder_pipeline.delivery.jobs import NOTIFICATION_DELIVERY
 
@@ -196,11 +196,11 @@ def run(
         raise click.BadParameter(
             f"{job} has no dry run: it only delivers what other jobs decided", param_hint="--dry-run"
         )
-    problem = as_of_problem(as_of.date().isoformat() if as_of else None, allow_any_date)
+    problem = as_of_problem(
+        as_of.date().isoformat() if as_of else None, allow_any_date, "add --allow-any-date if that is really meant"
+    )
     if problem:
-        raise click.BadParameter(
-            problem.replace(OVERRIDE_HINT, "add --allow-any-date if that is really meant"), param_hint="--as-of"
-        )
+        raise click.BadParameter(problem, param_hint="--as-of")
     if retry_gave_up and spec.name != NOTIFICATION_DELIVERY.name:
         raise click.BadParameter(f"{job} has no notifications to retry", param_hint="--retry-gave-up")
     url = _database_url()

@@ -138,12 +138,12 @@ def auto_pause(connection: sa.Connection, pauses: pd.DataFrame) -> tuple[int, in
             RETURNING 1
         )
         SELECT p.mentor_id::text, p.coordinator_id::text, p.cert_id::text, p.expired_on::text,
-               (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM history) AS history
+               (SELECT count(*) FROM events) AS events
         FROM paused AS p
     """),
         {"reason": PAUSE_REASON, "paused_by": PAUSED_BY},
     )
-    paused = _returned(result, [*PAUSE_COLUMNS, "events", "history"])
+    paused = _returned(result, [*PAUSE_COLUMNS, "events"])
     outbox.dispatch(connection, pause_notices(paused))
     return len(paused), int(paused["events"].iloc[0]) if len(paused) else 0
 
@@ -192,7 +192,7 @@ def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[
             RETURNING 1
         )
         SELECT r.pause_id::text, r.mentor_id::text, r.coordinator_id::text, r.cert_id::text, r.expires_on::text,
-               (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM closed) AS closed
+               (SELECT count(*) FROM events) AS events
         FROM reactivated AS r
     """),
         {
@@ -201,6 +201,6 @@ def reactivate(connection: sa.Connection, reactivations: pd.DataFrame) -> tuple[
             "renewal_reason": RENEWAL_REASON,
         },
     )
-    reactivated = _returned(result, [*REACTIVATION_COLUMNS, "events", "closed"])
+    reactivated = _returned(result, [*REACTIVATION_COLUMNS, "events"])
     outbox.dispatch(connection, reactivation_notices(reactivated))
     return len(reactivated), int(reactivated["events"].iloc[0]) if len(reactivated) else 0

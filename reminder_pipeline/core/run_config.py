@@ -37,14 +37,15 @@ def date_outside_window(as_of: dt.date, today: dt.date | None = None) -> str | N
     return None
 
 
-#: What every refusal of an out-of-window date adds; the CLI says it as its own flag.
+#: What a refusal of an out-of-window date adds, in run config terms.
 OVERRIDE_HINT = "set allow_any_date: true if that is really meant"
 
 
-def as_of_problem(as_of: object, allow_any_date: bool = False) -> str | None:
-    """The one check of a run's date, wherever it arrives (launch, queue, the op's own config): why
-    it is refused, or None. Not a YYYY-MM-DD date, or outside the window without the override; the
-    message names the rule, never the value."""
+def as_of_problem(as_of: object, allow_any_date: bool = False, override_hint: str = OVERRIDE_HINT) -> str | None:
+    """The one check of a run's date, wherever it arrives (the CLI, launch, queue, the op's own
+    config): why it is refused, or None. Not a YYYY-MM-DD date, or outside the window without the
+    override (named as `override_hint`: the CLI says its flag); the message names the rule, never
+    the value."""
     if as_of is None:
         return None
     try:
@@ -52,7 +53,7 @@ def as_of_problem(as_of: object, allow_any_date: bool = False) -> str | None:
     except ValueError:
         return "as_of must be a date as YYYY-MM-DD"
     problem = None if allow_any_date else date_outside_window(date)
-    return f"{problem}: {OVERRIDE_HINT}" if problem else None
+    return f"{problem}: {override_hint}" if problem else None
 
 
 def launch_problem(run_config: Mapping[str, Any] | None) -> str | None:

@@ -35,18 +35,19 @@ class RunSummary:
 
 def finished_runs(instance: DagsterInstance, job_name: str, *, before_run_id: str | None = None) -> list[RunSummary]:
     """The job's finished runs, newest first; with `before_run_id`, only those created before that
-    run (and never the run itself)."""
-    records = instance.get_run_records(
-        RunsFilter(job_name=job_name, statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]), limit=HISTORY
-    )
+    run (never the run itself; a run the storage does not know has no "before": all of them)."""
+    created_before = None
     if before_run_id is not None:
         own = instance.get_run_record_by_id(before_run_id)
-        records = [
-            record
-            for record in records
-            if record.dagster_run.run_id != before_run_id
-            and (own is None or record.create_timestamp < own.create_timestamp)
-        ]
+        created_before = own.create_timestamp if own is not None else None
+    records = instance.get_run_records(
+        RunsFilter(
+            job_name=job_name,
+            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
+            created_before=created_before,
+        ),
+        limit=HISTORY,
+    )
     return [
         RunSummary(
             record.dagster_run.run_id,
@@ -54,7 +55,9 @@ def finished_runs(instance: DagsterInstance, job_name: str, *, before_run_id: st
             dt.datetime.fromtimestamp(record.end_time, dt.UTC) if record.end_time else None,
         )
         for record in records
-        if record.dagster_run.tags.get(SKIPPED_TAG) != "true" and record.dagster_run.tags.get(DRY_RUN_TAG) != "true"
+        if record.dagster_run.run_id != before_run_id
+        and record.dagster_run.tags.get(SKIPPED_TAG) != "true"
+        and record.dagster_run.tags.get(DRY_RUN_TAG) != "true"
     ]
 
 

@@ -103,10 +103,11 @@ def test_a_killed_terminal_run_is_failed_within_minutes_and_counts_toward_the_al
         assert [run.success for run in janitor.runs] == [True]
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
         (row,) = factories.log_rows(db)
-        assert (row.status, row.error_message, row.dagster_run_id) == (
+        assert (row.status, row.error_message, row.dagster_run_id, row.consecutive_failure_count) == (
             "failed",
             execution_log.ABANDONED_MESSAGE,
             run_id,
+            1,
         )
         assert tick("ops_dead_runs", instance, database_url).runs == []
 
@@ -118,6 +119,8 @@ def test_a_killed_terminal_run_is_failed_within_minutes_and_counts_toward_the_al
         assert [run.success for run in delivery.runs] == [True]
         (request,) = slack.requests
         assert request.json()["text"].endswith("assignment_reminders failed 2 times in a row")
+        # The row counts the streak the alert counted, from the same run history.
+        assert [row.consecutive_failure_count for row in factories.log_rows(db)] == [1, 2]
 
 
 def test_a_live_run_is_never_reported_dead(

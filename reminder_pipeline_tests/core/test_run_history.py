@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 from dagster import Config, DagsterInstance, job, op
 
+from reminder_pipeline.core import run_history
 from reminder_pipeline.core.run_config import DRY_RUN_TAG
 from reminder_pipeline.core.run_history import SKIPPED_TAG, failure_streak, finished_runs
 
@@ -100,3 +101,17 @@ def test_without_a_run_storage_the_run_counts_alone(instance: DagsterInstance) -
 
     # A run storage that cannot be read: the failure is still recorded, counting alone.
     assert failure_streak(UnreachableStorage(), "flaky", "any") == 1  # type: ignore[arg-type]
+
+
+def test_an_older_run_counts_its_own_streak_however_many_runs_came_after(
+    instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead-runs job closes the row of a run that may be far back: its streak is read from the
+    runs before it, not from the newest page of history."""
+    monkeypatch.setattr(run_history, "HISTORY", 3)
+    _run(instance, "F")
+    _run(instance, "F")
+    dead = instance.create_run_for_job(flaky, run_config={"ops": {"succeed_or_fail": {"config": {"fail": True}}}})
+    for _ in range(3):
+        _run(instance, "S")
+    assert failure_streak(instance, "flaky", dead.run_id) == 3
