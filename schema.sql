@@ -304,7 +304,6 @@ CREATE TABLE public.notification_preferences (
 
 CREATE TABLE public.notifications (
     id bigint NOT NULL,
-    idempotency_key text NOT NULL,
     kind text NOT NULL,
     recipient_role text NOT NULL,
     recipient_id uuid NOT NULL,
@@ -323,6 +322,7 @@ CREATE TABLE public.notifications (
     claimed_by text,
     claimed_at timestamp with time zone,
     finished_at timestamp with time zone,
+    source_id uuid NOT NULL,
     CONSTRAINT notifications_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT notifications_channel_check CHECK ((channel = ANY (ARRAY['push'::text, 'email'::text]))),
     CONSTRAINT notifications_delivered_at_check CHECK (((status = 'delivered'::text) = (delivered_at IS NOT NULL))),
@@ -454,7 +454,7 @@ ALTER TABLE ONLY public.notification_preferences
     ADD CONSTRAINT notification_preferences_pkey PRIMARY KEY (recipient_role, recipient_id);
 
 ALTER TABLE ONLY public.notifications
-    ADD CONSTRAINT notifications_idempotency_key_key UNIQUE (idempotency_key);
+    ADD CONSTRAINT notifications_key UNIQUE NULLS NOT DISTINCT (source_id, kind, recipient_role, reference_date, step);
 
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (id);
@@ -576,9 +576,6 @@ ALTER TABLE ONLY public.mentor_pause_history
 
 ALTER TABLE ONLY public.mentor_pause_history
     ADD CONSTRAINT mentor_pause_history_resumed_cert_id_fkey FOREIGN KEY (resumed_cert_id) REFERENCES public.certifications(id);
-
-ALTER TABLE ONLY public.notifications
-    ADD CONSTRAINT notifications_assignment_id_fkey FOREIGN KEY (assignment_id) REFERENCES public.assignments(id);
 
 ALTER TABLE ONLY public.ops_alerts
     ADD CONSTRAINT ops_alerts_execution_log_id_fkey FOREIGN KEY (execution_log_id) REFERENCES public.cron_execution_logs(id);

@@ -107,7 +107,7 @@ def invite(ticket: RunTicket, database: PipelineDatabase) -> JobOutcome:
     with database.transaction() as connection:
         mentors = [str(m) for m in connection.execute(sa.text("SELECT id FROM public.peer_mentors")).scalars()]
         frame = pd.DataFrame({"recipient_id": mentors}).assign(
-            idempotency_key=lambda f: "training_invitation:" + f["recipient_id"],
+            source_id=lambda f: f["recipient_id"],
             kind=TRAINING_INVITATION.name, recipient_role="mentor", assignment_id=None,
             reference_date="2027-01-15", step=1, starts_on="2027-01-15",
             training_id="5f0c2b1e-0000-4000-8000-000000000001",

@@ -20,8 +20,8 @@ from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 # The same decisions as the job, in one statement: the fastest the database can do the work.
 LOWER_BOUND_SQL = f"""
 INSERT INTO public.notifications
-    (idempotency_key, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)
-SELECT g.assignment_id || ':' || k.kind || ':' || g.ref || ':' || k.step, k.kind, k.role, k.recipient,
+    (source_id, kind, recipient_role, recipient_id, assignment_id, reference_date, step, payload)
+SELECT g.assignment_id, k.kind, k.role, k.recipient,
        g.assignment_id, g.ref, k.step, jsonb_build_object('days_without_contact', g.days)
 FROM (
     SELECT a.id AS assignment_id, a.mentor_id, m.coordinator_id, r.ref, CAST(:as_of AS date) - r.ref AS days
@@ -36,7 +36,7 @@ CROSS JOIN LATERAL (VALUES
     (CAST(:coordinator_kind AS text), 'coordinator', g.coordinator_id, 0, g.days >= :escalate)
 ) AS k (kind, role, recipient, step, due)
 WHERE k.due AND g.days >= 0
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (source_id, kind, recipient_role, reference_date, step) DO NOTHING
 """
 
 
@@ -83,13 +83,12 @@ def naive_loop(connection: sa.Connection, sample: int, rules: ReminderRules, as_
         for kind, role, recipient, step in due:
             connection.execute(
                 sa.text(
-                    "INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id,"
-                    " assignment_id, reference_date, step, payload) VALUES (:key, :kind, :role, :recipient, :a, :ref,"
+                    "INSERT INTO public.notifications (source_id, kind, recipient_role, recipient_id,"
+                    " assignment_id, reference_date, step, payload) VALUES (:a, :kind, :role, :recipient, :a, :ref,"
                     " :step, jsonb_build_object('days_without_contact', :days))"
-                    " ON CONFLICT (idempotency_key) DO NOTHING"
+                    " ON CONFLICT (source_id, kind, recipient_role, reference_date, step) DO NOTHING"
                 ),
                 {
-                    "key": f"{row.id}:{kind}:{reference}:{step}",
                     "kind": kind,
                     "role": role,
                     "recipient": recipient,

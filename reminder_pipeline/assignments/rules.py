@@ -5,7 +5,8 @@ was made when no contact was ever logged. In a gap of `d` days (counted in Europ
 - the mentor is reminded when `d >= reminder_after_days`, then again every
   `reminder_interval_days` (step 0, 1, 2, ...), for as long as no contact is logged;
 - the coordinator is told once per gap when `d >= escalate_after_days`.
-Every decision carries an idempotency key (assignment, kind, reference date, step): a rerun on the
+Every decision carries its idempotency key (`source_id` = the assignment, kind, recipient role,
+reference date, step; `core/outbox.py`): a rerun on the
 same day, a run that overlaps another, or a late run after downtime can only produce keys that
 already exist, so the outbox's unique key turns them into no-ops.
 """
@@ -122,10 +123,9 @@ def _decisions(
 ) -> pd.DataFrame:
     assignment_id = rows["assignment_id"].astype(str)
     step_series = pd.Series(step, index=rows.index, dtype="int64")
-    key = assignment_id + f":{kind}:" + reference_date.astype(str) + ":" + step_series.astype(str)
     return pd.DataFrame(
         {
-            "idempotency_key": key,
+            "source_id": assignment_id,
             "kind": kind,
             "recipient_role": recipient_role,
             "recipient_id": rows[recipient_column].astype(str),

@@ -1,10 +1,12 @@
 """The reminder run as a stream of chunks, so memory stays flat however many assignments there are.
 
 Active assignments are read in id order, `chunk_size` at a time (keyset pagination on the partial
-index of active assignments); each chunk is read, decided (`rules.decide_reminders`, vectorised)
-and dispatched to the outbox in one transaction of its own, and only running totals are kept. A run
-killed between chunks has committed whole chunks only; its rerun creates exactly what is missing,
-because every notification's idempotency key is already decided by the rule.
+index of active assignments); each chunk is read and decided (`rules.decide_reminders`,
+vectorised) one chunk ahead, by a thread, while the one before it is dispatched to the outbox in a
+transaction of its own; only running totals are kept. A run killed between chunks has committed
+whole chunks only; its rerun creates exactly what is missing, because every notification's
+idempotency key is already decided by the rule. (A contact logged between a chunk's read and its
+dispatch is no different from one logged just after: delivery expires a reminder whose gap ended.)
 No Dagster here: the job (`assignments/jobs.py`) gives the loop its transactions and a callback
 that counts each chunk on the run's log row inside that chunk's transaction.
 """
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import queue
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -72,22 +76,81 @@ def remind_in_chunks(
     """Run the rule over every active assignment (with `changed_since`, only those whose assignment
     or mentor changed since then), one transaction per chunk; yields the running totals after each
     committed chunk. `on_chunk(connection, created)` runs inside each chunk's transaction, after its
-    dispatch (the job counts the chunk on its log row there)."""
+    dispatch (the job counts the chunk on its log row there).
+
+    The next chunk is read, decided and prepared (`_read_ahead`, a thread with a connection of its
+    own) while this one is written, so that the database writes all the time and the run costs
+    about what its writes cost. At most `READ_AHEAD` chunks wait, so memory stays flat."""
     result = StreamResult()
-    after: uuid.UUID | None = None
-    while True:
-        with transaction() as connection:
-            chunk = load_active_assignments(connection, after_id=after, limit=chunk_size, changed_since=changed_since)
-            if chunk.empty:
-                if result.chunks == 0:
-                    yield result  # nothing to read: the totals, all zero
-                return
-            due = decide_reminders(chunk, as_of, rules)
-            created = outbox.dispatch(connection, due, dry_run=dry_run).created
-            if on_chunk is not None:
-                on_chunk(connection, created)
-        result.add(len(chunk), due, created)
-        yield result
-        if len(chunk) < chunk_size:
+    with _read_ahead(transaction, as_of, rules, chunk_size, changed_since) as chunks:
+        for evaluated, due, prepared in chunks:
+            with transaction() as connection:
+                created = outbox.dispatch(connection, prepared, dry_run=dry_run).created
+                if on_chunk is not None:
+                    on_chunk(connection, created)
+            result.add(evaluated, due, created)
+            yield result
+    if result.chunks == 0:
+        yield result  # nothing to read: the totals, all zero
+
+
+#: Chunks read and decided ahead of the one being written.
+READ_AHEAD = 1
+_DONE = object()
+
+
+@contextmanager
+def _read_ahead(
+    transaction: Callable[[], AbstractContextManager[sa.Connection]],
+    as_of: dt.date,
+    rules: ReminderRules,
+    chunk_size: int,
+    changed_since: dt.datetime | None,
+) -> Iterator[Iterator[tuple[int, pd.DataFrame, outbox.Prepared]]]:
+    """Chunks as (assignments read, due notifications, prepared for the outbox), produced by a
+    thread; an error there is raised here, and leaving the block early stops the thread."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        after: uuid.UUID | None = None
+        try:
+            while not stop.is_set():
+                with transaction() as connection:
+                    chunk = load_active_assignments(
+                        connection, after_id=after, limit=chunk_size, changed_since=changed_since
+                    )
+                if chunk.empty:
+                    break
+                due = decide_reminders(chunk, as_of, rules)
+                summary = due[["kind", "assignment_id"]]
+                if not put((len(chunk), summary, outbox.prepare(due))) or len(chunk) < chunk_size:
+                    break
+                after = uuid.UUID(str(chunk["assignment_id"].iloc[-1]))
+        except BaseException as error:  # handed to the writer, which raises it in the run
+            put(error)
             return
-        after = uuid.UUID(str(chunk["assignment_id"].iloc[-1]))
+        put(_DONE)
+
+    def consume() -> Iterator[tuple[int, pd.DataFrame, outbox.Prepared]]:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    reader = threading.Thread(target=produce, name="reminder-chunk-reader", daemon=True)
+    reader.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        reader.join()

@@ -109,7 +109,8 @@ def decide_reactivations(open_pauses: pd.DataFrame, as_of: dt.date) -> pd.DataFr
 
 
 # The notices the writes above lead to, as outbox frames (core/outbox.py). Their idempotency keys
-# are the ones these notices have always had: a rerun, or a row written before, is never sent twice.
+# (`source_id`, kind, recipient role, reference date, step) identify what their text keys did before
+# migration 0014: a rerun, or a row written before, is never sent twice.
 
 
 def _outbox_frame(
@@ -117,12 +118,12 @@ def _outbox_frame(
     kind_name: str,
     role: pd.Series | str,
     recipient: pd.Series,
-    key: pd.Series,
+    source: pd.Series,
     **columns: pd.Series | None,
 ) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "idempotency_key": key,
+            "source_id": source,
             "kind": kind_name,
             "recipient_role": role,
             "recipient_id": recipient,
@@ -136,16 +137,15 @@ def _outbox_frame(
 
 
 def expiry_notices(logged: pd.DataFrame) -> pd.DataFrame:
-    """One notice to the mentor per logged (certification, threshold) (`REMINDER_COLUMNS`)."""
+    """One notice to the mentor per logged (certification, threshold) (`REMINDER_COLUMNS`): keyed by
+    the certification and the threshold (`step`) only, the expiry date being in its payload."""
     threshold = logged["threshold_days"].astype("int64")
-    key = "certification_expiry:" + logged["cert_id"].astype(str) + ":" + threshold.astype(str)
     return _outbox_frame(
         logged,
         EXPIRY_REMINDER.name,
         "mentor",
         logged["mentor_id"],
-        key,
-        reference_date=logged["expires_on"],
+        logged["cert_id"],
         step=threshold,
         cert_id=logged["cert_id"],
         threshold_days=threshold,
@@ -154,13 +154,13 @@ def expiry_notices(logged: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _to_mentor_and_coordinator(rows: pd.DataFrame, kind_name: str, key_suffix: str, **payload: str) -> pd.DataFrame:
-    """A notice to the mentor and one to their coordinator per row; key `<kind>:<role>:<mentor>:<suffix>`."""
+def _to_mentor_and_coordinator(rows: pd.DataFrame, kind_name: str, source: str, **payload: str) -> pd.DataFrame:
+    """A notice to the mentor and one to their coordinator per row, keyed by the row's `source`
+    column (the certification or the pause, which belongs to one mentor) and the role."""
     frames = []
     for role, recipient in (("mentor", "mentor_id"), ("coordinator", "coordinator_id")):
-        key = kind_name + ":" + role + ":" + rows["mentor_id"].astype(str) + ":" + rows[key_suffix].astype(str)
         columns = {name: rows[column] for name, column in payload.items()}
-        frames.append(_outbox_frame(rows, kind_name, role, rows[recipient], key, **columns))
+        frames.append(_outbox_frame(rows, kind_name, role, rows[recipient], rows[source], **columns))
     return pd.concat(frames, ignore_index=True)
 
 

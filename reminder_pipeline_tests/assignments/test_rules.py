@@ -10,6 +10,7 @@ from reminder_pipeline.assignments.rules import (
     ReminderRules,
     decide_reminders,
 )
+from reminder_pipeline.core import outbox
 
 AS_OF = dt.date(2026, 11, 22)
 RULES = ReminderRules()
@@ -40,7 +41,7 @@ def test_first_reminder_on_the_tenth_day_without_contact_not_the_ninth() -> None
         _frame({"last_contact_date": _days_ago(9)}, {"last_contact_date": _days_ago(10)}), AS_OF, RULES
     )
     assert _kinds(decisions) == [("a-1", MENTOR_REMINDER, 0)]
-    assert decisions.loc[0, "idempotency_key"] == f"a-1:{MENTOR_REMINDER}:{_days_ago(10)}:0"
+    assert outbox.key_text(decisions)[0] == f"a-1:{MENTOR_REMINDER}:mentor:{_days_ago(10)}:0"
     assert decisions.loc[0, "recipient_role"] == "mentor" and decisions.loc[0, "recipient_id"] == "m-1"
 
 
@@ -62,9 +63,9 @@ def test_the_coordinator_is_told_once_per_gap_from_day_21() -> None:
     at_21 = decide_reminders(_frame({"last_contact_date": _days_ago(21)}), AS_OF, RULES)
     at_60 = decide_reminders(_frame({"last_contact_date": _days_ago(60)}), AS_OF, RULES)
     assert COORDINATOR_ESCALATION not in set(at_20["kind"])
-    (escalation_21,) = at_21.query("kind == @COORDINATOR_ESCALATION")["idempotency_key"]
-    (escalation_60,) = at_60.query("kind == @COORDINATOR_ESCALATION")["idempotency_key"]
-    assert escalation_21 == f"a-0:{COORDINATOR_ESCALATION}:{_days_ago(21)}:0"
+    (escalation_21,) = outbox.key_text(at_21.query("kind == @COORDINATOR_ESCALATION"))
+    (escalation_60,) = outbox.key_text(at_60.query("kind == @COORDINATOR_ESCALATION"))
+    assert escalation_21 == f"a-0:{COORDINATOR_ESCALATION}:coordinator:{_days_ago(21)}:0"
     assert at_21.query("kind == @COORDINATOR_ESCALATION")["recipient_id"].item() == "c-1"
     # the same gap keeps the same key, whatever the day: the outbox dedupes it
     assert escalation_60.endswith(f"{_days_ago(60)}:0")
@@ -113,8 +114,8 @@ def test_an_empty_frame_gives_an_empty_frame_with_the_decision_columns() -> None
 def test_keys_are_unique_and_stable_across_reruns() -> None:
     frame = _frame(*({"last_contact_date": _days_ago(days)} for days in range(0, 80)))
     first, second = decide_reminders(frame, AS_OF, RULES), decide_reminders(frame, AS_OF, RULES)
-    assert first["idempotency_key"].is_unique
-    assert first["idempotency_key"].tolist() == second["idempotency_key"].tolist()
+    assert outbox.key_text(first).is_unique
+    assert outbox.key_text(first).tolist() == outbox.key_text(second).tolist()
 
 
 def test_bad_thresholds_and_missing_columns_are_refused() -> None:

@@ -26,11 +26,13 @@ pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
 ASSIGNMENTS = 3_000
 CHUNK = 1_000
+KEY = outbox.KEY_TEXT_SQL
 KEYS_SQL = (
-    "SELECT count(*), count(DISTINCT idempotency_key),"
-    " md5(string_agg(idempotency_key || '|' || recipient_id || '|' || payload::text, ',' ORDER BY idempotency_key))"
-    " FROM public.notifications"
+    f"SELECT count(*), count(DISTINCT {KEY}),"
+    f" md5(string_agg({KEY} || '|' || n.recipient_id || '|' || n.payload::text, ',' ORDER BY {KEY}))"
+    " FROM public.notifications AS n"
 )
+ALL_KEYS_SQL = f"SELECT {KEY} FROM public.notifications AS n"
 
 
 @pytest.fixture
@@ -56,9 +58,7 @@ def test_chunks_change_nothing_but_memory(db: sa.Connection, database_url: str, 
     assert whole.success and chunked.success
     assert whole_keys == chunked_keys
     assert whole_keys[0] == whole_keys[1] == len(seeded)  # exactly the rule's notifications, once each
-    assert set(seeded["idempotency_key"]) == set(
-        db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars()
-    )
+    assert set(outbox.key_text(seeded)) == set(db.execute(sa.text(ALL_KEYS_SQL)).scalars())
     first, second = factories.log_rows(db)
     assert first.details["changed_since"] == second.details["changed_since"] == ""  # both read everything
     assert (first.assignments_evaluated, first.reminders_dispatched) == (
@@ -142,9 +142,7 @@ def test_a_run_killed_between_chunks_loses_and_duplicates_nothing(
     assert rerun.success
     total, distinct, _ = db.execute(sa.text(KEYS_SQL)).one()
     assert total == distinct == len(seeded)
-    assert set(seeded["idempotency_key"]) == set(
-        db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars()
-    )
+    assert set(outbox.key_text(seeded)) == set(db.execute(sa.text(ALL_KEYS_SQL)).scalars())
     killed, recovered = factories.log_rows(db)
     assert (killed.status, killed.error_message, killed.reminders_dispatched) == (
         "failed",
@@ -194,7 +192,7 @@ def test_a_rerun_for_a_covered_date_reads_only_what_changed_and_misses_nothing(
     evaluated, created_again, since = _evaluated_and_created(db)
     assert since != ""
     assert 3 <= evaluated < 50 < active_assignments  # the changed ones, not all
-    keys = set(db.execute(sa.text("SELECT idempotency_key FROM public.notifications")).scalars())
+    keys = set(db.execute(sa.text(ALL_KEYS_SQL)).scalars())
     assert any(key.startswith(f"{newcomer}:") for key in keys)
     assert any(key.startswith(f"{regapped}:") and f":{AS_OF - dt.timedelta(days=11)}:" in key for key in keys)
     assert (
@@ -228,7 +226,7 @@ def test_a_change_committed_after_a_run_read_it_is_read_again_by_the_rerun(
         assert run_assignment_reminders(database_url, AS_OF).success  # reads the old row
         # committed now, stamped before the first run started
     key_prefix = f"{target}:%:{AS_OF - dt.timedelta(days=13)}:%"
-    count = sa.text("SELECT count(*) FROM public.notifications WHERE idempotency_key LIKE :p")
+    count = sa.text(f"SELECT count(*) FROM public.notifications AS n WHERE {KEY} LIKE :p")
     assert db.execute(count, {"p": key_prefix}).scalar() == 0
 
     assert run_assignment_reminders(database_url, AS_OF).success

@@ -19,7 +19,7 @@ def _notifications(db: sa.Connection, count: int) -> pd.DataFrame:
     assignment = factories.assignment(db, mentor, assigned_on=dt.date(2026, 1, 1))
     return pd.DataFrame(
         {
-            "idempotency_key": [f"{assignment}:test:{i}" for i in range(count)],
+            "source_id": str(assignment),
             "kind": "assignment_follow_up_reminder",
             "recipient_role": "mentor",
             "recipient_id": str(mentor),

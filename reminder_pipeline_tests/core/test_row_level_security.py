@@ -132,8 +132,8 @@ def test_mentors_see_only_their_own_assignments_and_coordinators_their_mentors(d
 
 def test_nobody_but_the_service_role_writes_notifications(db: sa.Connection, people: dict) -> None:
     insert = (
-        "INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id)"
-        " VALUES ('k', 'x', 'mentor', :m)"
+        "INSERT INTO public.notifications (source_id, kind, recipient_role, recipient_id)"
+        " VALUES (gen_random_uuid(), 'x', 'mentor', :m)"
     )
     with acting_as(db, "authenticated", _claims(people["mentor"])), pytest.raises(sa.exc.ProgrammingError):
         db.execute(sa.text(insert), {"m": people["mentor_row"]})

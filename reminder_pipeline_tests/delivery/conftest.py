@@ -168,16 +168,23 @@ def notification(
     payload: dict | None = None,
     created_at: dt.datetime | None = None,
 ) -> int:
+    if assignment_id is None and kind.startswith("assignment_follow_up"):
+        # A reminder is about an open contact gap: on an assignment of its own (the recipient's is
+        # beside the point here), or it would count as ended and expire.
+        assignment_id = factories.assignment(
+            db, factories.mentor(db, factories.coordinator(db)), assigned_on=dt.date(2026, 1, 1)
+        )
     return db.execute(
         sa.text(
-            "INSERT INTO public.notifications (idempotency_key, kind, recipient_role, recipient_id, assignment_id,"
+            "INSERT INTO public.notifications (source_id, kind, recipient_role, recipient_id, assignment_id,"
             " reference_date, payload, created_at, next_attempt_at)"
-            " VALUES (:key, :kind, :role, :recipient, :assignment, :reference, CAST(:payload AS jsonb),"
+            " VALUES (coalesce(:assignment, :key), :kind, :role, :recipient, :assignment, :reference,"
+            " CAST(:payload AS jsonb),"
             " coalesce(CAST(:created AS timestamptz), now()), coalesce(CAST(:created AS timestamptz), now()))"
             " RETURNING id"
         ),
         {
-            "key": f"test:{uuid.uuid4()}",
+            "key": uuid.uuid4(),  # the source of a notification about no assignment
             "kind": kind,
             "role": recipient_role,
             "recipient": recipient_id,

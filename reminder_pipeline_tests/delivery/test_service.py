@@ -290,15 +290,23 @@ def test_stale_notifications_expire_instead_of_being_sent(
         ),
         {"id": resolved},
     )
+    (gone,) = recipients.reminders(mentor, 1)  # about an assignment deleted since (no foreign key holds it)
+    db.execute(
+        sa.text(
+            "DELETE FROM public.assignments WHERE id = (SELECT source_id FROM public.notifications WHERE id = :id)"
+        ),
+        {"id": gone},
+    )
     (fresh,) = recipients.reminders(mentor, 1)
 
     result = deliver(database_url, push_url=gateway.url)
 
-    assert (result.expired_too_old, result.expired_no_longer_due, result.delivered, result.lost) == (1, 1, 1, 1)
+    assert (result.expired_too_old, result.expired_no_longer_due, result.delivered, result.lost) == (1, 2, 1, 1)
     stored = rows(db)
     assert stored[old].status == "expired"
     assert stored[old].last_error == "expired: not sent within 72 hours of its creation"
     assert stored[resolved].status == "expired" and "no longer due" in stored[resolved].last_error
+    assert stored[gone].status == "expired" and "assignment closed or gone" in stored[gone].last_error
     assert [request.json()["notification_ids"] for request in gateway.requests] == [[fresh]]
 
 
