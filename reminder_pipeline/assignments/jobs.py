@@ -96,18 +96,20 @@ def decide_reminders_op(
                 f" since {changed_since.isoformat(timespec='seconds')} (full_run: true reads every one)."
             )
         totals = StreamResult()
-        for totals in remind_in_chunks(
-            database.transaction,
-            as_of,
-            rules,
-            chunk_size=config.chunk_size,
-            dry_run=database.dry_run,
-            changed_since=changed_since,
-            on_chunk=run_guard.count_dispatched,
-        ):
-            context.log.debug(
-                f"Chunk {totals.chunks}: {totals.evaluated} assignments evaluated so far, {totals.created} created."
-            )
+        with database.transactions() as chunk_transaction:
+            for totals in remind_in_chunks(
+                chunk_transaction,
+                database.transaction,
+                as_of,
+                rules,
+                chunk_size=config.chunk_size,
+                dry_run=database.dry_run,
+                changed_since=changed_since,
+                on_chunk=run_guard.count_dispatched,
+            ):
+                context.log.debug(
+                    f"Chunk {totals.chunks}: {totals.evaluated} assignments evaluated so far, {totals.created} created."
+                )
     existed = totals.due - totals.created
     chunks = f"{totals.chunks} chunk(s) of at most {config.chunk_size}"
     if database.dry_run:

@@ -1,9 +1,9 @@
 """The reminder run as a stream of chunks, so memory stays flat however many assignments there are.
 
-Active assignments are read in id order, `chunk_size` at a time (keyset pagination on the partial
-index of active assignments); each chunk is read and decided (`rules.decide_reminders`,
-vectorised) one chunk ahead, by a thread, while the one before it is dispatched to the outbox in a
-transaction of its own; only running totals are kept. A run killed between chunks has committed
+Active assignments are read in id order by one query, streamed and cut into chunks of
+`chunk_size` as they arrive (`repository.stream_active_assignments`); a thread decides each chunk
+(`rules.decide_reminders`, vectorised) and prepares it for the outbox while the chunk before it
+is dispatched, in a transaction of its own; only running totals are kept. A run killed between chunks has committed
 whole chunks only; its rerun creates exactly what is missing, because every notification's
 idempotency key is already decided by the rule. (A contact logged between a chunk's read and its
 dispatch is no different from one logged just after: delivery expires a reminder whose gap ended.)
@@ -17,22 +17,22 @@ import datetime as dt
 import heapq
 import queue
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.assignments.repository import load_active_assignments
+from reminder_pipeline.assignments.repository import stream_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
 from reminder_pipeline.core import outbox
 
-#: Assignments per chunk: at 1,000,000 assignments, 25,000 gave a peak of 321 MiB (100,000: 440 MiB) in the
-#: same time; each chunk costs one keyset read and one transaction (docs/benchmarks.md).
-DEFAULT_CHUNK_SIZE = 25_000
+#: Assignments per chunk: at 1,000,000 assignments, 10,000 gave a peak of 288 MiB and 25,000 a peak of
+#: 366 MiB in the same time (three chunks are in memory: read, queued, written); each chunk costs one
+#: transaction (docs/benchmarks.md).
+DEFAULT_CHUNK_SIZE = 10_000
 #: A rerun for a date and rules an earlier successful run covered reads only the assignments whose
 #: row (or mentor's row) changed since that run started, less this margin: a change is stamped when
 #: its statement runs but seen by a run only once its transaction commits, so a transaction open
@@ -65,6 +65,7 @@ class StreamResult:
 
 def remind_in_chunks(
     transaction: Callable[[], AbstractContextManager[sa.Connection]],
+    read_transaction: Callable[[], AbstractContextManager[sa.Connection]],
     as_of: dt.date,
     rules: ReminderRules,
     *,
@@ -74,15 +75,16 @@ def remind_in_chunks(
     on_chunk: Callable[[sa.Connection, int], None] | None = None,
 ) -> Iterator[StreamResult]:
     """Run the rule over every active assignment (with `changed_since`, only those whose assignment
-    or mentor changed since then), one transaction per chunk; yields the running totals after each
-    committed chunk. `on_chunk(connection, created)` runs inside each chunk's transaction, after its
+    or mentor changed since then), one `transaction()` per chunk; yields the running totals after
+    each committed chunk. The reading runs in one `read_transaction()`, which must give a connection
+    of its own. `on_chunk(connection, created)` runs inside each chunk's transaction, after its
     dispatch (the job counts the chunk on its log row there).
 
     The next chunk is read, decided and prepared (`_read_ahead`, a thread with a connection of its
     own) while this one is written, so that the database writes all the time and the run costs
     about what its writes cost. At most `READ_AHEAD` chunks wait, so memory stays flat."""
     result = StreamResult()
-    with _read_ahead(transaction, as_of, rules, chunk_size, changed_since) as chunks:
+    with _read_ahead(read_transaction, as_of, rules, chunk_size, changed_since) as chunks:
         for evaluated, due, prepared in chunks:
             with transaction() as connection:
                 created = outbox.dispatch(connection, prepared, dry_run=dry_run).created
@@ -122,20 +124,15 @@ def _read_ahead(
         return False
 
     def produce() -> None:
-        after: uuid.UUID | None = None
         try:
-            while not stop.is_set():
-                with transaction() as connection:
-                    chunk = load_active_assignments(
-                        connection, after_id=after, limit=chunk_size, changed_since=changed_since
-                    )
-                if chunk.empty:
-                    break
-                due = decide_reminders(chunk, as_of, rules)
-                summary = due[["kind", "assignment_id"]]
-                if not put((len(chunk), summary, outbox.prepare(due))) or len(chunk) < chunk_size:
-                    break
-                after = uuid.UUID(str(chunk["assignment_id"].iloc[-1]))
+            with (
+                transaction() as connection,
+                closing(stream_active_assignments(connection, chunk_size, changed_since=changed_since)) as chunks,
+            ):
+                for chunk in chunks:
+                    due = decide_reminders(chunk, as_of, rules)
+                    if not put((len(chunk), due[["kind", "assignment_id"]], outbox.prepare(due))):
+                        return
         except BaseException as error:  # handed to the writer, which raises it in the run
             put(error)
             return

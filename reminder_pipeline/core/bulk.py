@@ -7,7 +7,9 @@ upload is cut into batches so that memory stays flat however many rows there are
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -31,18 +33,96 @@ def read_frame(connection: sa.Connection, select_sql: str, dtypes: dict[str, str
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=float("nan"))}.get)
 
 
+#: How much CSV the streaming reader parses at a time.
+STREAM_BLOCK_BYTES = 256 << 10
+
+
+def stream_frames(
+    connection: sa.Connection, select_sql: str, string_columns: list[str], rows_per_frame: int
+) -> Iterator[pd.DataFrame]:
+    """Run one SELECT and yield its rows as DataFrames of `rows_per_frame` rows (the last one fewer),
+    in the query's order, while the query is still sending: one statement however many rows, in
+    memory only a frame and a parser's block at a time. Every column is read as text
+    (`string_columns` names them, in order). The COPY runs in a thread that writes into a pipe,
+    which Arrow's streaming CSV reader parses; leaving early closes the pipe, which ends the COPY."""
+    read_end, write_end = os.pipe()
+    failure: list[BaseException] = []
+
+    def copy_out() -> None:
+        try:
+            with os.fdopen(write_end, "wb") as sink, connection.connection.cursor() as cursor:
+                cursor.copy_expert(f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", sink)
+        except BaseException as error:  # raised by the caller, below
+            failure.append(error)
+
+    copier = threading.Thread(target=copy_out, name="copy-out", daemon=True)
+    copier.start()
+    source = os.fdopen(read_end, "rb")
+    types = {name: pa.string() for name in string_columns}
+    try:
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        try:
+            reader = pa_csv.open_csv(
+                source,
+                read_options=pa_csv.ReadOptions(block_size=STREAM_BLOCK_BYTES, use_threads=False),
+                convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
+            )
+            for batch in reader:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= rows_per_frame:
+                    table = pa.Table.from_batches(pending)
+                    yield _to_pandas(table.slice(0, rows_per_frame))
+                    rest = table.slice(rows_per_frame)
+                    pending, held = rest.to_batches(), rest.num_rows
+        except pa.ArrowInvalid:
+            copier.join()
+            if failure:  # the COPY failed (nothing came, or it stopped mid-row): that is the error
+                raise failure[0] from None
+            raise
+        copier.join()
+        if failure:
+            raise failure[0]
+        if held:
+            yield _to_pandas(pa.Table.from_batches(pending))
+    finally:
+        if copier.is_alive():  # left early: cancel the query, and read what it still sends until it ends
+            connection.connection.dbapi_connection.cancel()
+            while source.read(1 << 16):
+                pass
+        copier.join()
+        source.close()
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=float("nan"))}.get)
+
+
+def as_csv(frame: pd.DataFrame) -> list[bytes]:
+    """`frame` as CSV (no header), a batch of rows per buffer: what `copy_csv` loads."""
+    options = pa_csv.WriteOptions(include_header=False)
+    batches = []
+    for start in range(0, len(frame), UPLOAD_BATCH_ROWS):
+        batch = pa.Table.from_pandas(frame.iloc[start : start + UPLOAD_BATCH_ROWS], preserve_index=False)
+        buffer = io.BytesIO()
+        pa_csv.write_csv(batch, buffer, write_options=options)
+        batches.append(buffer.getvalue())
+    return batches
+
+
+def copy_csv(connection: sa.Connection, table: str, columns: list[str], batches: list[bytes]) -> None:
+    """Load CSV buffers (`as_csv`) into `table`'s `columns` with COPY."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    statement = f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)"
+    with connection.connection.cursor() as cursor:
+        for batch in batches:
+            cursor.copy_expert(statement, io.BytesIO(batch))
+
+
 def copy_frame(connection: sa.Connection, frame: pd.DataFrame, table: str) -> None:
     """Load `frame` into `table` (whose columns are named like the frame's) with COPY, a batch at a time."""
-    columns = ", ".join(f'"{column}"' for column in frame.columns)
-    statement = f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"
-    options = pa_csv.WriteOptions(include_header=False)
-    with connection.connection.cursor() as cursor:
-        for start in range(0, len(frame), UPLOAD_BATCH_ROWS):
-            batch = pa.Table.from_pandas(frame.iloc[start : start + UPLOAD_BATCH_ROWS], preserve_index=False)
-            buffer = io.BytesIO()
-            pa_csv.write_csv(batch, buffer, write_options=options)
-            buffer.seek(0)
-            cursor.copy_expert(statement, buffer)
+    copy_csv(connection, table, list(frame.columns), as_csv(frame))
 
 
 def stage(connection: sa.Connection, frame: pd.DataFrame, table: str, columns: Mapping[str, str]) -> None:

@@ -24,7 +24,7 @@ import psycopg2.errors
 import sqlalchemy as sa
 
 from reminder_pipeline.core import notification_kinds
-from reminder_pipeline.core.bulk import copy_frame, stage
+from reminder_pipeline.core.bulk import as_csv, copy_csv, stage
 from reminder_pipeline.core.errors import InputRejected
 
 #: What every outbox row carries, with its type; a kind's payload keys (its declaration's
@@ -64,6 +64,8 @@ class Prepared:
 
     requested: int
     rows: pd.DataFrame
+    #: The rows as CSV, in `_WRITTEN` order: what the COPY sends.
+    csv: list[bytes]
 
 
 def _payload_columns(notifications: pd.DataFrame) -> dict[str, str]:
@@ -107,8 +109,8 @@ def prepare(notifications: pd.DataFrame) -> Prepared:
     parts = [f'"{key}": ' + _json_values(unique[key], key_type, key) for key, key_type in payload.items()]
     rows["payload"] = "{" + functools.reduce(lambda left, right: left + ", " + right, parts) + "}" if parts else "{}"
     # Sorted by key so that two writers that somehow overlap take row locks in the same order.
-    rows = rows.sort_values(KEY_COLUMNS, kind="stable", na_position="first")
-    return Prepared(requested=len(notifications), rows=rows)
+    rows = rows.sort_values(KEY_COLUMNS, kind="stable", na_position="first")[_WRITTEN]
+    return Prepared(requested=len(notifications), rows=rows, csv=as_csv(rows))
 
 
 def _existing_keys(connection: sa.Connection, rows: pd.DataFrame) -> pd.Series:
@@ -153,7 +155,7 @@ def dispatch(
         return DispatchResult(requested=prepared.requested, created=int((~_existing_keys(connection, rows)).sum()))
     try:
         with connection.begin_nested():
-            copy_frame(connection, rows, "public.notifications")
+            copy_csv(connection, "public.notifications", _WRITTEN, prepared.csv)
         created = len(rows)
     except psycopg2.errors.UniqueViolation:
         created = _insert_missing(connection, rows)

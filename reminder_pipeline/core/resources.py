@@ -1,7 +1,8 @@
 """Dagster resources shared by every job."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource, InitResourceContext
@@ -55,14 +56,25 @@ class PipelineDatabase(ConfigurableResource):
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection inside one transaction, committed when the block ends without error; in a
         dry run always rolled back, so the job's real code computes exact counts and writes nothing."""
+        with connect(self.url(), engine=self.engine()) as connection, self._transaction_on(connection):
+            yield connection
+
+    @contextmanager
+    def transactions(self) -> Iterator[Callable[[], AbstractContextManager[sa.Connection]]]:
+        """Many transactions in a row on one connection (a chunked run): yields a function that
+        opens one, committed (or, in a dry run, rolled back) like `transaction`'s."""
         with connect(self.url(), engine=self.engine()) as connection:
-            transaction = connection.begin()
-            try:
-                yield connection
-            except BaseException:
-                transaction.rollback()
-                raise
-            if self._dry_run:
-                transaction.rollback()
-            else:
-                transaction.commit()
+            yield functools.partial(self._transaction_on, connection)
+
+    @contextmanager
+    def _transaction_on(self, connection: sa.Connection) -> Iterator[sa.Connection]:
+        transaction = connection.begin()
+        try:
+            yield connection
+        except BaseException:
+            transaction.rollback()
+            raise
+        if self._dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
