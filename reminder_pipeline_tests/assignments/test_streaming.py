@@ -6,9 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
+import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
@@ -16,6 +20,7 @@ from dagster import DagsterInstance
 from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
 from reminder_pipeline.assignments.repository import load_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
+from reminder_pipeline.assignments.streaming import remind_in_chunks
 from reminder_pipeline.core import execution_log, outbox
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.seed import seed
@@ -245,3 +250,57 @@ def test_another_date_or_other_rules_read_everything(
     assert _evaluated_and_created(db)[0] == everything and _evaluated_and_created(db)[2] == ""
     assert run_assignment_reminders(database_url, AS_OF, reminder_after_days=9).success
     assert _evaluated_and_created(db)[0] == everything and _evaluated_and_created(db)[2] == ""
+
+
+def _transactions(database_url: str, *, fail_at: int = 0, statement_timeout_ms: int = 0):
+    """Transactions on connections of their own; the `fail_at`-th fails as it opens."""
+    opened = []
+
+    @contextmanager
+    def transaction() -> Iterator[sa.Connection]:
+        opened.append(1)
+        with connect(database_url) as connection, connection.begin():
+            if len(opened) == fail_at:
+                raise RuntimeError(f"transaction {fail_at} failed")
+            if statement_timeout_ms:
+                connection.execute(sa.text(f"SET LOCAL statement_timeout = {statement_timeout_ms}"))
+            yield connection
+
+    return transaction
+
+
+def _left_running(db: sa.Connection) -> tuple[list[str], int]:
+    threads = [t.name for t in threading.enumerate() if t.name in ("reminder-chunk-reader", "copy-out")]
+    copies = db.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+            " AND query LIKE 'COPY (%'"
+        )
+    ).scalar_one()
+    return threads, copies
+
+
+def test_a_chunk_that_fails_to_write_stops_the_reading_and_leaves_nothing_running(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    run = remind_in_chunks(
+        _transactions(database_url, fail_at=2), _transactions(database_url), AS_OF, ReminderRules(), chunk_size=500
+    )
+    with pytest.raises(RuntimeError, match="transaction 2 failed"):
+        for _ in run:
+            pass
+    assert _left_running(db) == ([], 0)
+    first_chunk = decide_reminders(load_active_assignments(db).iloc[:500], AS_OF, ReminderRules())
+    assert factories.notification_count(db) == len(first_chunk)  # chunk 1 committed, nothing after it
+
+
+def test_a_read_that_fails_fails_the_run_with_the_database_error(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    run = remind_in_chunks(
+        _transactions(database_url), _transactions(database_url, statement_timeout_ms=1), AS_OF, ReminderRules()
+    )
+    with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
+        list(run)
+    assert _left_running(db) == ([], 0)
+    assert factories.notification_count(db) == 0

@@ -1,0 +1,55 @@
+"""One streamed query cut into frames (`bulk.stream_frames`), on a real server."""
+
+import threading
+
+import pandas as pd
+import psycopg2.errors
+import pytest
+import sqlalchemy as sa
+
+from reminder_pipeline.core import bulk
+from reminder_pipeline.core.database import connect
+
+pytestmark = pytest.mark.database
+
+ROWS_SQL = (
+    "SELECT i::text AS n, CASE WHEN i % 7 = 0 THEN NULL ELSE 'r' || i END AS label FROM generate_series(1, 2500) AS i"
+)
+
+
+def _copy_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "copy-out"]
+
+
+def test_frames_hold_every_row_in_order_in_frames_of_the_size_asked(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "STREAM_BLOCK_BYTES", 4096)  # many parser blocks per frame, and frames across blocks
+    with connect(database_url) as connection, connection.begin():
+        frames = list(bulk.stream_frames(connection, ROWS_SQL, ["n", "label"], 1000))
+        whole = bulk.read_frame(connection, ROWS_SQL, {"n": "str", "label": "str"})
+    assert [len(frame) for frame in frames] == [1000, 1000, 500]
+    rows = [tuple(row) for frame in frames for row in frame.itertuples(index=False)]
+    assert [n for n, _ in rows] == [str(i) for i in range(1, 2501)]
+    assert sum(label != label for _, label in rows) == 2500 // 7  # NULL stays missing, never the text "nan"
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)  # what one read gives
+
+
+def test_a_query_that_fails_raises_the_database_error(database_url: str) -> None:
+    """It fails after sending rows: the error is the database's, not the parser's on a cut-off row."""
+    failing = "SELECT (1 / (i - 1500))::text AS n FROM generate_series(1, 3000) AS i"
+    raised = pytest.raises(psycopg2.errors.DivisionByZero)
+    with connect(database_url) as connection, connection.begin(), raised:
+        list(bulk.stream_frames(connection, failing, ["n"], 100))
+    assert not _copy_threads()
+
+
+def test_a_reader_that_stops_early_cancels_the_query_and_leaves_the_connection_usable(database_url: str) -> None:
+    endless = "SELECT generate_series(1, 100000000)::text AS n"  # streams (a set function in FROM would not)
+    with connect(database_url) as connection:
+        with connection.begin():
+            stream = bulk.stream_frames(connection, endless, ["n"], 1000)
+            assert len(next(stream)) == 1000
+            stream.close()  # a generator closed mid-stream: the copy thread must not hang on the pipe
+            assert not _copy_threads()
+        assert connection.execute(sa.text("SELECT 42")).scalar() == 42
