@@ -87,6 +87,11 @@ def remind_in_chunks(
     with _read_ahead(read_transaction, as_of, rules, chunk_size, changed_since) as chunks:
         for evaluated, due, prepared in chunks:
             with transaction() as connection:
+                # A chunk's commit does not wait for its WAL to reach disk (0.5 s of 17 at a million
+                # assignments). Nothing can be sent twice or lost: any later synchronous commit (a
+                # delivery's claim of these rows, the run's success row) flushes this one too, and a
+                # crash before that loses only chunks no one has seen, which the next run creates.
+                connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
                 created = outbox.dispatch(connection, prepared, dry_run=dry_run).created
                 if on_chunk is not None:
                     on_chunk(connection, created)
