@@ -9,14 +9,16 @@
 --   <assignment>:<kind>:<reference date>:<step>    source = the assignment
 --   certification_expiry:<certification>:<days>    source = the certification, step = days
 --   <kind>:<role>:<mentor>:<certification|pause>   source = the certification or the pause
--- A row of any other shape keeps a key of its own (source = md5 of its text key).
+-- A row of any other shape (made by hand: no code writes one) keeps a key of its own (source =
+-- md5 of its text key), which no run will produce again.
 ALTER TABLE public.notifications ADD COLUMN source_id uuid;
 
 UPDATE public.notifications AS n SET
     source_id = CASE
+        -- (its text key was made of these columns; a row with another text key but the same
+        -- columns would collide with one that has it, and the migration then fails: see below)
         WHEN n.kind IN ('assignment_follow_up_reminder', 'assignment_follow_up_escalation')
-             AND n.assignment_id IS NOT NULL
-             AND n.idempotency_key = n.assignment_id || ':' || n.kind || ':' || to_char(n.reference_date, 'YYYY-MM-DD') || ':' || n.step
+             AND n.assignment_id IS NOT NULL AND n.reference_date IS NOT NULL AND n.step IS NOT NULL
             THEN n.assignment_id
         WHEN n.kind = 'certification_expiry_reminder'
              AND n.idempotency_key ~ '^certification_expiry:[0-9a-f-]{36}:[0-9]+$'

@@ -14,6 +14,7 @@ from dagster import DagsterRun
 from dagster_shared.serdes import deserialize_value
 
 from reminder_pipeline.alerting.service import NO_ALERT_CHANNEL
+from reminder_pipeline.assignments.streaming import DEFAULT_CHUNK_SIZE
 from reminder_pipeline.cli import main
 from reminder_pipeline.core import packaged
 from reminder_pipeline.core.database import connect, with_database
@@ -88,6 +89,8 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
         **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER")},
         "DATABASE_URL": database_url,
         "REMINDER_PIPELINE_HOME": str(tmp_path),
+        # Due whatever the hour the suite runs at (in quiet hours nothing is due, and nothing fails).
+        "NOTIFICATION_QUIET_HOURS": "none",
     }
     cli = [sys.executable, "-m", "reminder_pipeline.cli"]
     done = subprocess.run(
@@ -102,7 +105,7 @@ def test_run_launches_through_the_dagster_instance_and_lands_in_run_history(
     # the run's own lines, followed from its event log as the UI shows them
     assert (
         "  decide_reminders_op: Created 2 of 2 due notifications (0 existed) as of 2026-11-22,"
-        " for 1 assignments in 1 chunk(s) of at most 25000."
+        f" for 1 assignments in 1 chunk(s) of at most {DEFAULT_CHUNK_SIZE}."
     ) in done.stdout.splitlines()
 
     # An expected error is one line, said once: no stack trace (those are for --debug)

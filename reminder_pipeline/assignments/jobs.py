@@ -68,9 +68,10 @@ ReminderRunConfig = create_model(
 
 
 @op(
-    description="Decide and dispatch the reminders due, chunk by chunk (keyset on assignment id): each chunk"
-    " is read, decided (vectorised) and written to the outbox in a transaction of its own, so memory stays"
-    " flat in the number of assignments; existing idempotency keys are skipped."
+    description="Decide and dispatch the reminders due, chunk by chunk: one sorted read of the active"
+    " assignments, cut into chunks as it streams; each chunk is decided (vectorised) while the one before is"
+    " written to the outbox in a transaction of its own, so memory stays flat in the number of assignments;"
+    " existing idempotency keys are skipped."
 )
 def decide_reminders_op(
     context: OpExecutionContext,

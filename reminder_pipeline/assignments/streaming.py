@@ -143,8 +143,16 @@ def _read_ahead(
             return
         put(_DONE)
 
+    def next_item() -> object:
+        while True:
+            try:
+                return handoff.get(timeout=1)
+            except queue.Empty:
+                if not reader.is_alive() and handoff.empty():  # cannot happen: every exit hands something
+                    raise RuntimeError("the chunk reader ended without a result") from None
+
     def consume() -> Iterator[tuple[int, pd.DataFrame, outbox.Prepared]]:
-        while (item := handoff.get()) is not _DONE:
+        while (item := next_item()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
             yield item  # type: ignore[misc]

@@ -59,6 +59,19 @@ def stream_frames(
     copier.start()
     source = os.fdopen(read_end, "rb")
     types = {name: pa.string() for name in string_columns}
+
+    def end_copy() -> bool:
+        """Stop a COPY still sending (cancel it, read what it still sends) and wait for its thread;
+        True if it had to be cancelled. Never joins first: a COPY blocked on a full pipe would
+        never end, and a backend blocked on its socket ignores cancels and timeouts."""
+        cancelled = copier.is_alive()
+        if cancelled:
+            connection.connection.dbapi_connection.cancel()
+            while source.read(1 << 16):
+                pass
+        copier.join()
+        return cancelled
+
     try:
         pending: list[pa.RecordBatch] = []
         held = 0
@@ -66,6 +79,7 @@ def stream_frames(
             reader = pa_csv.open_csv(
                 source,
                 read_options=pa_csv.ReadOptions(block_size=STREAM_BLOCK_BYTES, use_threads=False),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
                 convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True),
             )
             for batch in reader:
@@ -77,21 +91,16 @@ def stream_frames(
                     rest = table.slice(rows_per_frame)
                     pending, held = rest.to_batches(), rest.num_rows
         except pa.ArrowInvalid:
-            copier.join()
-            if failure:  # the COPY failed (nothing came, or it stopped mid-row): that is the error
+            if not end_copy() and failure:  # the COPY failed (nothing came, or it stopped mid-row)
                 raise failure[0] from None
-            raise
-        copier.join()
+            raise  # the rows themselves did not parse
+        end_copy()
         if failure:
             raise failure[0]
         if held:
             yield _to_pandas(pa.Table.from_batches(pending))
     finally:
-        if copier.is_alive():  # left early: cancel the query, and read what it still sends until it ends
-            connection.connection.dbapi_connection.cancel()
-            while source.read(1 << 16):
-                pass
-        copier.join()
+        end_copy()  # left early: the query is cancelled
         source.close()
 
 

@@ -48,6 +48,8 @@ KEY_TEXT_SQL = (
 )
 #: The columns written, in COPY order: the key, the recipient, and the payload as jsonb.
 _WRITTEN = [*OUTBOX_COLUMNS, "payload"]
+#: The key order `prepare` sorts by (bytewise text, NULLs first), in SQL: both paths lock alike.
+_KEY_ORDER = 'source_id, kind COLLATE "C", recipient_role COLLATE "C", reference_date NULLS FIRST, step NULLS FIRST'
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
@@ -106,6 +108,7 @@ def prepare(notifications: pd.DataFrame) -> Prepared:
         raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
     unique = notifications.drop_duplicates(subset=KEY_COLUMNS)
     rows = unique[OUTBOX_COLUMNS].copy()
+    rows["source_id"] = rows["source_id"].astype(str).str.lower()  # text order is then the uuid order
     parts = [f'"{key}": ' + _json_values(unique[key], key_type, key) for key, key_type in payload.items()]
     rows["payload"] = "{" + functools.reduce(lambda left, right: left + ", " + right, parts) + "}" if parts else "{}"
     # Sorted by key so that two writers that somehow overlap take row locks in the same order.
@@ -170,7 +173,7 @@ def _insert_missing(connection: sa.Connection, rows: pd.DataFrame) -> int:
         sa.text(
             "WITH created AS ("
             f" INSERT INTO public.notifications ({columns}) SELECT {columns} FROM incoming_notifications"
-            f" ORDER BY {', '.join(KEY_COLUMNS)}"
+            f" ORDER BY {_KEY_ORDER}"
             f" ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO NOTHING RETURNING 1)"
             " SELECT count(*) FROM created"
         )

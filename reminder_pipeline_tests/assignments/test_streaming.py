@@ -300,7 +300,8 @@ def test_a_read_that_fails_fails_the_run_with_the_database_error(
     run = remind_in_chunks(
         _transactions(database_url), _transactions(database_url, statement_timeout_ms=1), AS_OF, ReminderRules()
     )
-    with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
+    # Raised by the COPY (psycopg2's own error) or, on a loaded machine, by a SET before it (wrapped).
+    with pytest.raises((psycopg2.errors.QueryCanceled, sa.exc.OperationalError), match="statement timeout"):
         list(run)
     assert _left_running(db) == ([], 0)
     assert factories.notification_count(db) == 0

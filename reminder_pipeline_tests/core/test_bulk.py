@@ -4,6 +4,7 @@ import threading
 
 import pandas as pd
 import psycopg2.errors
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -53,3 +54,25 @@ def test_a_reader_that_stops_early_cancels_the_query_and_leaves_the_connection_u
             stream.close()  # a generator closed mid-stream: the copy thread must not hang on the pipe
             assert not _copy_threads()
         assert connection.execute(sa.text("SELECT 42")).scalar() == 42
+
+
+def test_rows_that_do_not_parse_mid_stream_raise_and_end_the_query(database_url: str) -> None:
+    """The parser fails while the COPY still has millions of rows to send (blocked on a full pipe):
+    the query is cancelled and the parser's error raised, within seconds, never a hang."""
+    # `n` is not declared as text: the parser takes it for a number from its first block.
+    changing = "SELECT CASE WHEN i < 50000 THEN i::text ELSE 'x' END AS n FROM generate_series(1, 5000000) AS i"
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        with connect(database_url) as connection, connection.begin():
+            try:
+                list(bulk.stream_frames(connection, changing, [], 1000))
+            except Exception as error:
+                outcome.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "the stream hung"
+    assert len(outcome) == 1 and isinstance(outcome[0], pa.ArrowInvalid)
+    assert not _copy_threads()
