@@ -27,12 +27,15 @@ def contact_dates_behind_activities(connection: sa.Connection) -> Finding:
 
 
 def notifications_pending_too_long(connection: sa.Connection) -> Finding:
-    """Notifications still pending after NOTIFICATION_PENDING_HOURS (24): nobody was told."""
+    """Notifications still pending NOTIFICATION_PENDING_HOURS (24) after they were due: nobody was
+    told. A pending notification is due from its creation (`next_attempt_at` is set then, and nothing
+    moves it before its first claim), and delivery's index holds that time: the check reads only the
+    old rows, not the million a run has just created (0.3 ms instead of 0.6 s after a run at a million)."""
     return Finding.from_rows(
         connection.execute(
             sa.text(
                 "SELECT id, count(*) OVER () AS total FROM public.notifications"
-                " WHERE status = 'pending' AND created_at < now() - make_interval(hours => :hours)"
+                " WHERE status = 'pending' AND next_attempt_at < now() - make_interval(hours => :hours)"
                 " ORDER BY id LIMIT :sample"
             ),
             {"hours": settings.load().notification_pending_hours, "sample": SAMPLE_SIZE},
@@ -50,7 +53,7 @@ CHECKS = [
     Check(
         "reminder_outbox",
         "notifications_not_stuck_pending",
-        "No notification has been pending longer than NOTIFICATION_PENDING_HOURS (24).",
+        "No notification has been pending longer than NOTIFICATION_PENDING_HOURS (24) since it was due.",
         notifications_pending_too_long,
         AssetCheckSeverity.WARN,
     ),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 
 import pandas as pd
 import sqlalchemy as sa
 
-from reminder_pipeline.core.bulk import read_frame, stream_frames
+from reminder_pipeline.core.bulk import frame_stream, read_frame, stream_frames
 from reminder_pipeline.core.settings import LOCAL_TIMEZONE
 
 # Active assignments with their mentor's status and coordinator. Closed assignments are never due,
@@ -27,6 +29,20 @@ WHERE a.status = 'active'
 """
 
 
+#: A full read of at least this many assignments (the planner's count) is split in two queries.
+SPLIT_FROM_ROWS = 200_000
+#: The share of the ids the first of them reads: at a million assignments its 8% take about as long
+#: to write as the rest's sort takes before its first row.
+HEAD_PERCENT = 10
+#: Where the first query ends: the id at `:percent` of the id column's histogram (statistics that
+#: autovacuum's ANALYZE keeps; none yet, no split), when the table has `:minimum` rows or more.
+HEAD_BOUNDARY_SQL = """
+SELECT (s.histogram_bounds::text::uuid[])[1 + :percent * (cardinality(s.histogram_bounds::text::uuid[]) - 1) / 100]
+FROM pg_catalog.pg_stats AS s
+WHERE s.schemaname = 'public' AND s.tablename = 'assignments' AND s.attname = 'id' AND NOT s.inherited
+  AND (SELECT c.reltuples FROM pg_catalog.pg_class AS c WHERE c.oid = 'public.assignments'::regclass) >= :minimum
+"""
+
 #: Every column is read as text (ids, statuses, ISO dates); the rules parse the dates.
 COLUMNS = [
     "assignment_id",
@@ -39,13 +55,20 @@ COLUMNS = [
 ]
 
 
-def _active_assignments_sql(changed_since: dt.datetime | None) -> str:
+def _active_assignments_sql(
+    changed_since: dt.datetime | None = None, *, from_id: uuid.UUID | None = None, before_id: uuid.UUID | None = None
+) -> str:
     """Active assignments in id order; with `changed_since`, only those whose assignment or mentor
-    row changed since then (`changed_at`)."""
+    row changed since then (`changed_at`); with `from_id` / `before_id`, only that range of ids.
+    Every value is formatted from a datetime or a UUID: never text from outside."""
     sql = ACTIVE_ASSIGNMENTS_SQL
     if changed_since is not None:
-        since = changed_since.isoformat()  # formatted from a datetime: a timestamp, never text from outside
+        since = changed_since.isoformat()
         sql += f" AND (a.changed_at >= '{since}'::timestamptz OR m.changed_at >= '{since}'::timestamptz)"
+    if from_id is not None:
+        sql += f" AND a.id >= '{from_id}'::uuid"
+    if before_id is not None:
+        sql += f" AND a.id < '{before_id}'::uuid"
     return f"{sql} ORDER BY a.id"
 
 
@@ -55,17 +78,58 @@ def load_active_assignments(connection: sa.Connection, *, changed_since: dt.date
 
 
 def stream_active_assignments(
-    connection: sa.Connection, chunk_size: int, *, changed_since: dt.datetime | None = None
+    connection: sa.Connection,
+    chunk_size: int,
+    *,
+    changed_since: dt.datetime | None = None,
+    head_transaction: Callable[[], AbstractContextManager[sa.Connection]] | None = None,
+    split_from_rows: int | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The same rows as `load_active_assignments`, `chunk_size` at a time, from one query: a hash
-    join and a sort read a million assignments in about 2 s, where one keyset query per chunk
-    spent about 10 s probing the mentors' index (docs/benchmarks.md). The join and the sort run in
-    parallel workers, before the first row, while the writer has nothing to write yet (the first
-    row comes in 0.7 s instead of 1.3 s), and the sort stays in memory."""
-    # ISO dates whatever the role's DateStyle: the rules parse them as such.
+    """The same rows as `load_active_assignments`, `chunk_size` at a time, in id order.
+
+    One hash join and one sort read a million assignments in about 2 s, where one keyset query per
+    chunk spent about 10 s probing the mentors' index (docs/benchmarks.md). The join and the sort
+    run in parallel workers, but still take about 0.6 s before the first row, while the writer has
+    nothing to write. So a full read of a large table (`split_from_rows` rows or more by the
+    planner's count, `SPLIT_FROM_ROWS` unless given) is two queries: the first `HEAD_PERCENT` of
+    the ids (by the column's statistics) on a connection of its own (`head_transaction()`), sorted
+    in a tenth of the time, while the rest's sort runs; then the rest. The head's last chunk may be
+    short. Each assignment is read once, with its mentor as its own query saw them; a change that
+    commits between the two queries is read again by the next run (it is after this run's start)."""
+    _prepare_read(connection)
+    boundary = None
+    if head_transaction is not None and changed_since is None:
+        minimum = SPLIT_FROM_ROWS if split_from_rows is None else split_from_rows
+        boundary = connection.execute(
+            sa.text(HEAD_BOUNDARY_SQL), {"percent": HEAD_PERCENT, "minimum": minimum}
+        ).scalar()
+    if boundary is None:
+        yield from stream_frames(connection, _active_assignments_sql(changed_since), COLUMNS, chunk_size)
+        return
+    boundary = uuid.UUID(str(boundary))
+    with ExitStack() as rest_scope:
+        rest = None
+        with head_transaction() as head:
+            _prepare_read(head)
+            with frame_stream(head, _active_assignments_sql(before_id=boundary), COLUMNS, chunk_size) as head_frames:
+                for frame in head_frames:
+                    yield frame
+                    if rest is None:  # the first chunk is on its way: the rest's sort runs while the head is written
+                        rest = rest_scope.enter_context(_rest(connection, boundary, chunk_size))
+        yield from rest if rest is not None else rest_scope.enter_context(_rest(connection, boundary, chunk_size))
+
+
+def _rest(
+    connection: sa.Connection, boundary: uuid.UUID, chunk_size: int
+) -> AbstractContextManager[Iterator[pd.DataFrame]]:
+    return frame_stream(connection, _active_assignments_sql(from_id=boundary), COLUMNS, chunk_size)
+
+
+def _prepare_read(connection: sa.Connection) -> None:
+    """Settings for the reading transaction: parallel work before the first row, the sort in memory,
+    and ISO dates whatever the role's DateStyle (the rules parse them as such)."""
     for setting in (*PARALLEL_BEFORE_THE_FIRST_ROW, f"work_mem = '{SORT_MEMORY}'", "DateStyle = 'ISO, YMD'"):
         connection.execute(sa.text(f"SET LOCAL {setting}"))
-    yield from stream_frames(connection, _active_assignments_sql(changed_since), COLUMNS, chunk_size)
 
 
 #: The reading query's sort memory (a million rows sort in about 70 MB; more spills to disk).

@@ -14,7 +14,6 @@ that counts each chunk on the run's log row inside that chunk's transaction.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import queue
 import threading
 from collections import Counter
@@ -42,6 +41,30 @@ RERUN_MARGIN = dt.timedelta(hours=6)
 SAMPLE_SIZE = 5
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk, read, decided and made ready to write, with what the run's totals need of it:
+    built by the reader thread, so that the writer only writes."""
+
+    evaluated: int
+    due: int
+    due_by_kind: Counter[str]
+    #: The chunk's smallest due assignment ids (at most `SAMPLE_SIZE`).
+    sample_assignment_ids: list[str]
+    prepared: outbox.Prepared
+
+    @classmethod
+    def of(cls, assignments: pd.DataFrame, as_of: dt.date, rules: ReminderRules) -> Chunk:
+        due = decide_reminders(assignments, as_of, rules)
+        return cls(
+            evaluated=len(assignments),
+            due=len(due),
+            due_by_kind=Counter(due["kind"].value_counts().to_dict()),
+            sample_assignment_ids=due["assignment_id"].drop_duplicates().sort_values().head(SAMPLE_SIZE).tolist(),
+            prepared=outbox.prepare(due),
+        )
+
+
 @dataclass
 class StreamResult:
     """Running totals of a streamed run: all a run keeps in memory besides its current chunk."""
@@ -53,14 +76,13 @@ class StreamResult:
     due_by_kind: Counter[str] = field(default_factory=Counter)
     sample_assignment_ids: list[str] = field(default_factory=list)
 
-    def add(self, evaluated: int, due: pd.DataFrame, created: int) -> None:
+    def add(self, chunk: Chunk, created: int) -> None:
         self.chunks += 1
-        self.evaluated += evaluated
-        self.due += len(due)
+        self.evaluated += chunk.evaluated
+        self.due += chunk.due
         self.created += created
-        self.due_by_kind.update(due["kind"].value_counts().to_dict())
-        smallest = heapq.nsmallest(SAMPLE_SIZE, pd.unique(due["assignment_id"].astype(str)))
-        self.sample_assignment_ids = sorted({*self.sample_assignment_ids, *smallest})[:SAMPLE_SIZE]
+        self.due_by_kind.update(chunk.due_by_kind)
+        self.sample_assignment_ids = sorted({*self.sample_assignment_ids, *chunk.sample_assignment_ids})[:SAMPLE_SIZE]
 
 
 def remind_in_chunks(
@@ -85,17 +107,17 @@ def remind_in_chunks(
     about what its writes cost. At most `READ_AHEAD` chunks wait, so memory stays flat."""
     result = StreamResult()
     with _read_ahead(read_transaction, as_of, rules, chunk_size, changed_since) as chunks:
-        for evaluated, due, prepared in chunks:
+        for chunk in chunks:
             with transaction() as connection:
                 # A chunk's commit does not wait for its WAL to reach disk (0.5 s of 17 at a million
                 # assignments). Nothing can be sent twice or lost: any later synchronous commit (a
                 # delivery's claim of these rows, the run's success row) flushes this one too, and a
                 # crash before that loses only chunks no one has seen, which the next run creates.
                 connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
-                created = outbox.dispatch(connection, prepared, dry_run=dry_run).created
+                created = outbox.dispatch(connection, chunk.prepared, dry_run=dry_run).created
                 if on_chunk is not None:
                     on_chunk(connection, created)
-            result.add(evaluated, due, created)
+            result.add(chunk, created)
             yield result
     if result.chunks == 0:
         yield result  # nothing to read: the totals, all zero
@@ -113,9 +135,9 @@ def _read_ahead(
     rules: ReminderRules,
     chunk_size: int,
     changed_since: dt.datetime | None,
-) -> Iterator[Iterator[tuple[int, pd.DataFrame, outbox.Prepared]]]:
-    """Chunks as (assignments read, due notifications, prepared for the outbox), produced by a
-    thread; an error there is raised here, and leaving the block early stops the thread."""
+) -> Iterator[Iterator[Chunk]]:
+    """Chunks (`Chunk.of`: read, decided, prepared for the outbox, summed up), produced by a thread;
+    an error there is raised here, and leaving the block early stops the thread."""
     handoff: queue.Queue[object] = queue.Queue(maxsize=READ_AHEAD)
     stop = threading.Event()
 
@@ -132,11 +154,14 @@ def _read_ahead(
         try:
             with (
                 transaction() as connection,
-                closing(stream_active_assignments(connection, chunk_size, changed_since=changed_since)) as chunks,
+                closing(
+                    stream_active_assignments(
+                        connection, chunk_size, changed_since=changed_since, head_transaction=transaction
+                    )
+                ) as chunks,
             ):
-                for chunk in chunks:
-                    due = decide_reminders(chunk, as_of, rules)
-                    if not put((len(chunk), due[["kind", "assignment_id"]], outbox.prepare(due))):
+                for assignments in chunks:
+                    if not put(Chunk.of(assignments, as_of, rules)):
                         return
         except BaseException as error:  # handed to the writer, which raises it in the run
             put(error)
@@ -151,7 +176,7 @@ def _read_ahead(
                 if not reader.is_alive() and handoff.empty():  # cannot happen: every exit hands something
                     raise RuntimeError("the chunk reader ended without a result") from None
 
-    def consume() -> Iterator[tuple[int, pd.DataFrame, outbox.Prepared]]:
+    def consume() -> Iterator[Chunk]:
         while (item := next_item()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item

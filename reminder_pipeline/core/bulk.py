@@ -10,6 +10,7 @@ import io
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -43,8 +44,19 @@ def stream_frames(
     """Run one SELECT and yield its rows as DataFrames of `rows_per_frame` rows (the last one fewer),
     in the query's order, while the query is still sending: one statement however many rows, in
     memory only a frame and a parser's block at a time. Every column is read as text
-    (`string_columns` names them, in order). The COPY runs in a thread that writes into a pipe,
-    which Arrow's streaming CSV reader parses; leaving early closes the pipe, which ends the COPY."""
+    (`string_columns` names them, in order)."""
+    with frame_stream(connection, select_sql, string_columns, rows_per_frame) as frames:
+        yield from frames
+
+
+@contextmanager
+def frame_stream(
+    connection: sa.Connection, select_sql: str, string_columns: list[str], rows_per_frame: int
+) -> Iterator[Iterator[pd.DataFrame]]:
+    """`stream_frames`, with the query started on entering the block rather than at the first frame,
+    so that its work (a sort before the first row, say) runs while the caller does something else.
+    The COPY runs in a thread that writes into a pipe, which Arrow's streaming CSV reader parses (a
+    query that gets ahead of the reader waits on the full pipe); leaving the block ends the COPY."""
     read_end, write_end = os.pipe()
     failure: list[BaseException] = []
 
@@ -72,7 +84,7 @@ def stream_frames(
         copier.join()
         return cancelled
 
-    try:
+    def frames() -> Iterator[pd.DataFrame]:
         pending: list[pa.RecordBatch] = []
         held = 0
         try:
@@ -99,6 +111,9 @@ def stream_frames(
             raise failure[0]
         if held:
             yield _to_pandas(pa.Table.from_batches(pending))
+
+    try:
+        yield frames()
     finally:
         end_copy()  # left early: the query is cancelled
         source.close()
@@ -120,13 +135,18 @@ def as_csv(frame: pd.DataFrame) -> list[bytes]:
     return batches
 
 
+#: How much a COPY FROM sends per call into the driver: psycopg2's default of 8 KiB takes Python's
+#: lock for every block, so a busy thread beside it (the next chunk being prepared) slows the COPY.
+COPY_IN_BLOCK_BYTES = 1 << 20
+
+
 def copy_csv(connection: sa.Connection, table: str, columns: list[str], batches: list[bytes]) -> None:
     """Load CSV buffers (`as_csv`) into `table`'s `columns` with COPY."""
     names = ", ".join(f'"{column}"' for column in columns)
     statement = f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)"
     with connection.connection.cursor() as cursor:
         for batch in batches:
-            cursor.copy_expert(statement, io.BytesIO(batch))
+            cursor.copy_expert(statement, io.BytesIO(batch), size=COPY_IN_BLOCK_BYTES)
 
 
 def copy_frame(connection: sa.Connection, frame: pd.DataFrame, table: str) -> None:

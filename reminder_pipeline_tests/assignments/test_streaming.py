@@ -17,8 +17,9 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
+from reminder_pipeline.assignments import repository
 from reminder_pipeline.assignments.jobs import ASSIGNMENT_REMINDERS
-from reminder_pipeline.assignments.repository import load_active_assignments
+from reminder_pipeline.assignments.repository import load_active_assignments, stream_active_assignments
 from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
 from reminder_pipeline.assignments.streaming import remind_in_chunks
 from reminder_pipeline.core import execution_log, outbox
@@ -221,16 +222,17 @@ def test_a_change_committed_after_a_run_read_it_is_read_again_by_the_rerun(
 ) -> None:
     """A change is stamped when its statement runs, but a run sees it only once it commits: a
     transaction open across the first run's start is still read by the rerun (the margin)."""
-    target = seeded.iloc[0]["assignment_id"]
+    day = AS_OF - dt.timedelta(days=13)
+    already = seeded.loc[seeded["reference_date"] == day.isoformat(), "assignment_id"]
+    target = seeded.loc[~seeded["assignment_id"].isin(already), "assignment_id"].iloc[0]  # a new key, not one seeded
     with connect(database_url) as writer, writer.begin():
         writer.execute(
-            sa.text("UPDATE public.assignments SET last_contact_date = :day WHERE id = :id"),
-            {"day": AS_OF - dt.timedelta(days=13), "id": target},
+            sa.text("UPDATE public.assignments SET last_contact_date = :day WHERE id = :id"), {"day": day, "id": target}
         )
         time.sleep(0.2)
         assert run_assignment_reminders(database_url, AS_OF).success  # reads the old row
         # committed now, stamped before the first run started
-    key_prefix = f"{target}:%:{AS_OF - dt.timedelta(days=13)}:%"
+    key_prefix = f"{target}:%:{day}:%"
     count = sa.text(f"SELECT count(*) FROM public.notifications AS n WHERE {KEY} LIKE :p")
     assert db.execute(count, {"p": key_prefix}).scalar() == 0
 
@@ -252,21 +254,22 @@ def test_another_date_or_other_rules_read_everything(
     assert _evaluated_and_created(db)[0] == everything and _evaluated_and_created(db)[2] == ""
 
 
-def _transactions(database_url: str, *, fail_at: int = 0, statement_timeout_ms: int = 0):
-    """Transactions on connections of their own; the `fail_at`-th fails as it opens."""
-    opened = []
+class _Transactions:
+    """Transactions on connections of their own, counted; the `fail_at`-th fails as it opens."""
+
+    def __init__(self, database_url: str, *, fail_at: int = 0, statement_timeout_ms: int = 0) -> None:
+        self.database_url, self.fail_at, self.statement_timeout_ms = database_url, fail_at, statement_timeout_ms
+        self.opened = 0
 
     @contextmanager
-    def transaction() -> Iterator[sa.Connection]:
-        opened.append(1)
-        with connect(database_url) as connection, connection.begin():
-            if len(opened) == fail_at:
-                raise RuntimeError(f"transaction {fail_at} failed")
-            if statement_timeout_ms:
-                connection.execute(sa.text(f"SET LOCAL statement_timeout = {statement_timeout_ms}"))
+    def __call__(self) -> Iterator[sa.Connection]:
+        self.opened += 1
+        with connect(self.database_url) as connection, connection.begin():
+            if self.opened == self.fail_at:
+                raise RuntimeError(f"transaction {self.fail_at} failed")
+            if self.statement_timeout_ms:
+                connection.execute(sa.text(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}"))
             yield connection
-
-    return transaction
 
 
 def _left_running(db: sa.Connection) -> tuple[list[str], int]:
@@ -284,7 +287,7 @@ def test_a_chunk_that_fails_to_write_stops_the_reading_and_leaves_nothing_runnin
     db: sa.Connection, database_url: str, seeded: pd.DataFrame
 ) -> None:
     run = remind_in_chunks(
-        _transactions(database_url, fail_at=2), _transactions(database_url), AS_OF, ReminderRules(), chunk_size=500
+        _Transactions(database_url, fail_at=2), _Transactions(database_url), AS_OF, ReminderRules(), chunk_size=500
     )
     with pytest.raises(RuntimeError, match="transaction 2 failed"):
         for _ in run:
@@ -298,10 +301,73 @@ def test_a_read_that_fails_fails_the_run_with_the_database_error(
     db: sa.Connection, database_url: str, seeded: pd.DataFrame
 ) -> None:
     run = remind_in_chunks(
-        _transactions(database_url), _transactions(database_url, statement_timeout_ms=1), AS_OF, ReminderRules()
+        _Transactions(database_url), _Transactions(database_url, statement_timeout_ms=1), AS_OF, ReminderRules()
     )
     # Raised by the COPY (psycopg2's own error) or, on a loaded machine, by a SET before it (wrapped).
     with pytest.raises((psycopg2.errors.QueryCanceled, sa.exc.OperationalError), match="statement timeout"):
         list(run)
     assert _left_running(db) == ([], 0)
     assert factories.notification_count(db) == 0
+
+
+def _split_every_read(db: sa.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a full read of the seeded organisation as the job's read of a million is: two queries."""
+    db.execute(sa.text("ANALYZE public.assignments"))  # the id histogram the split is taken from
+    monkeypatch.setattr(repository, "SPLIT_FROM_ROWS", 0)
+
+
+def test_a_large_table_is_read_in_two_queries_with_the_same_rows_in_the_same_order(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    db.execute(sa.text("ANALYZE public.assignments"))
+    heads = _Transactions(database_url)
+    with connect(database_url) as connection, connection.begin():
+        frames = list(stream_active_assignments(connection, 97, head_transaction=heads, split_from_rows=0))
+        boundary = connection.execute(
+            sa.text(repository.HEAD_BOUNDARY_SQL), {"percent": repository.HEAD_PERCENT, "minimum": 0}
+        ).scalar_one()
+        whole = load_active_assignments(connection)
+        unsplit = [
+            list(stream_active_assignments(connection, 97, head_transaction=heads, split_from_rows=10**9)),
+            list(stream_active_assignments(connection, 97, changed_since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))),
+        ]
+
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)
+    assert heads.opened == 1  # the head, on a connection of its own; the two reads after it opened none
+    head_rows = int((whole["assignment_id"] < str(boundary)).sum())
+    assert 0.05 * len(whole) < head_rows < 0.15 * len(whole)
+    ends = [int(end) for end in pd.Series([len(frame) for frame in frames]).cumsum()]
+    assert head_rows in ends  # the head's last frame ends at the boundary (it may be short)
+    assert all(len(frame) <= 97 for frame in frames)
+    for frames in unsplit:
+        assert [len(frame) for frame in frames[:-1]] == [97] * (len(frames) - 1)
+        pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)
+
+
+def test_a_job_that_reads_in_two_queries_creates_exactly_the_rules_notifications(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _split_every_read(db, monkeypatch)
+    active = db.execute(sa.text("SELECT count(*) FROM public.assignments WHERE status = 'active'")).scalar_one()
+    result = run_assignment_reminders(database_url, AS_OF, chunk_size=active)
+
+    assert result.success
+    total, distinct, _ = db.execute(sa.text(KEYS_SQL)).one()
+    assert total == distinct == len(seeded)
+    assert set(outbox.key_text(seeded)) == set(db.execute(sa.text(ALL_KEYS_SQL)).scalars())
+    (row,) = factories.log_rows(db)
+    assert row.assignments_evaluated == active
+    assert row.details["chunks"] == 2  # one chunk would hold them all: the head, then the rest
+
+
+def test_a_write_that_fails_while_both_queries_run_leaves_nothing_running(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _split_every_read(db, monkeypatch)
+    reads = _Transactions(database_url)
+    run = remind_in_chunks(_Transactions(database_url, fail_at=2), reads, AS_OF, ReminderRules(), chunk_size=50)
+    with pytest.raises(RuntimeError, match="transaction 2 failed"):
+        for _ in run:
+            pass
+    assert reads.opened == 2  # the rest's connection and the head's
+    assert _left_running(db) == ([], 0)

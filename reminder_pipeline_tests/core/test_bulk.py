@@ -1,6 +1,7 @@
 """One streamed query cut into frames (`bulk.stream_frames`), on a real server."""
 
 import threading
+import time
 
 import pandas as pd
 import psycopg2.errors
@@ -76,3 +77,28 @@ def test_rows_that_do_not_parse_mid_stream_raise_and_end_the_query(database_url:
     assert not reader.is_alive(), "the stream hung"
     assert len(outcome) == 1 and isinstance(outcome[0], pa.ArrowInvalid)
     assert not _copy_threads()
+
+
+def _copies_running(database_url: str) -> int:
+    with connect(database_url, autocommit=True) as observer:
+        return observer.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
+                " AND query LIKE 'COPY (%'"
+            )
+        ).scalar_one()
+
+
+def test_a_frame_stream_runs_its_query_before_the_first_frame_is_asked_for(database_url: str) -> None:
+    """Entering the block starts the query (its sort runs while the caller does something else);
+    leaving it without reading a frame ends the query."""
+    slow_then_rows = "SELECT (pg_sleep(0.2) IS NULL)::text AS n FROM generate_series(1, 100) AS i"
+    with connect(database_url) as connection:
+        with connection.begin(), bulk.frame_stream(connection, slow_then_rows, ["n"], 10):
+            deadline = time.monotonic() + 10
+            while not _copies_running(database_url):  # no frame asked for, and the query runs
+                assert time.monotonic() < deadline, "the query did not start on entering the block"
+                time.sleep(0.02)
+        assert not _copy_threads()
+        assert _copies_running(database_url) == 0
+        assert connection.execute(sa.text("SELECT 42")).scalar() == 42

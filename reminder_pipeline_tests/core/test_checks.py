@@ -83,6 +83,35 @@ def test_checks_run_on_demand_as_the_ui_runs_them(
     }
 
 
+def test_a_notification_still_pending_a_day_after_it_was_due_fails_its_check(
+    db: sa.Connection, database_url: str, instance: DagsterInstance
+) -> None:
+    mentor = factories.mentor(db, factories.coordinator(db))
+    factories.assignment(db, mentor, assigned_on=AS_OF - dt.timedelta(days=30))
+    assert run_assignment_reminders(database_url, AS_OF, instance=instance).success
+    key = AssetCheckKey(AssetKey("reminder_outbox"), "notifications_not_stuck_pending")
+    checks_job = define_asset_job("execute_checks", selection=AssetSelection.checks(key))
+    defs = Definitions.merge(build_defs(database_url), Definitions(jobs=[checks_job]))
+
+    def evaluate() -> object:
+        (evaluation,) = (
+            defs.resolve_job_def("execute_checks").execute_in_process(instance=instance).get_asset_check_evaluations()
+        )
+        return evaluation
+
+    assert evaluate().passed  # just created: due, not overdue
+    aged = db.execute(
+        sa.text(
+            "UPDATE public.notifications SET created_at = created_at - interval '25 hours',"
+            " next_attempt_at = next_attempt_at - interval '25 hours'"
+            " WHERE id = (SELECT min(id) FROM public.notifications) RETURNING id"
+        )
+    ).scalar_one()
+    overdue = evaluate()
+    assert not overdue.passed
+    assert overdue.metadata["count"].value == 1 and overdue.metadata["sample_ids"].value == str(aged)
+
+
 def test_dead_or_stuck_dynamics_events_fail_their_check(
     db: sa.Connection, database_url: str, instance: DagsterInstance
 ) -> None:
