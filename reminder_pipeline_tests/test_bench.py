@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from reminder_pipeline_bench.harness import run_benchmark
+from reminder_pipeline_bench.harness import JOB_FLOOR_PAIRS, run_benchmark
 
 pytestmark = pytest.mark.database
 
@@ -27,6 +27,9 @@ def test_the_benchmark_measures_all_three_and_agrees_with_the_lower_bound_and_de
     assert result.created > 0
     assert result.same_reminders and result.rerun_same and result.naive_same
     assert result.write_floor_s > 0 and result.rerun_s > 0
+    assert len(result.pairs) == JOB_FLOOR_PAIRS and min(min(pair) for pair in result.pairs) > 0
+    assert sorted(job for job, _ in result.pairs)[JOB_FLOOR_PAIRS // 2] == result.job_s  # the median
+    assert "every pair: N=400: " in text
     assert result.job_s > 0 and result.lower_bound_s > 0 and result.naive_sample == 50
     assert result.naive_extrapolated_s == pytest.approx(result.naive_sample_s * result.active / 50)
     assert "| 400 |" in text and "cores" in text and "Index Scan" in log.recent_plan
