@@ -108,7 +108,8 @@ class SizeResult:
 
     @property
     def ratio_job_floor(self) -> float:
-        """The median of the pairs' ratios (each job beside the floor measured right after it)."""
+        """The median of the pairs' ratios (each job beside the floor of the rows it created; the first
+        pair's floor is measured after the rerun, which creates nothing)."""
         if self.pairs:
             return statistics.median(job / floor for job, floor in self.pairs)
         return self.job_s / self.write_floor_s if self.write_floor_s else float("nan")

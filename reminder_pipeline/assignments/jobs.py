@@ -73,7 +73,8 @@ ReminderRunConfig = create_model(
 
 @op(
     description="Decide and dispatch the reminders due, chunk by chunk: one sorted read of the active"
-    " assignments, cut into chunks as it streams; each chunk is decided (vectorised) while the one before is"
+    " assignments (two queries for a full read of a large table), cut into chunks as it streams; each chunk"
+    " is decided (vectorised) while the one before is"
     " written to the outbox in a transaction of its own, so memory stays flat in the number of assignments;"
     " existing idempotency keys are skipped."
 )

@@ -107,6 +107,9 @@ def stream_active_assignments(
         yield from stream_frames(connection, _active_assignments_sql(changed_since), COLUMNS, chunk_size)
         return
     boundary = uuid.UUID(str(boundary))
+    # Held from now, as one query would hold it: a migration that needs these tables exclusively
+    # waits for the whole read, rather than slipping in between the head and the rest.
+    connection.execute(sa.text("LOCK TABLE public.assignments, public.peer_mentors IN ACCESS SHARE MODE"))
     with ExitStack() as rest_scope:
         rest = None
         with head_transaction() as head:

@@ -1,6 +1,7 @@
 """The reminder run as a stream of chunks, so memory stays flat however many assignments there are.
 
-Active assignments are read in id order by one query, streamed and cut into chunks of
+Active assignments are read in id order by one query (two for a full read of a large table),
+streamed and cut into chunks of
 `chunk_size` as they arrive (`repository.stream_active_assignments`); a thread decides each chunk
 (`rules.decide_reminders`, vectorised) and prepares it for the outbox while the chunk before it
 is dispatched, in a transaction of its own; only running totals are kept. A run killed between chunks has committed
@@ -98,9 +99,10 @@ def remind_in_chunks(
 ) -> Iterator[StreamResult]:
     """Run the rule over every active assignment (with `changed_since`, only those whose assignment
     or mentor changed since then), one `transaction()` per chunk; yields the running totals after
-    each committed chunk. The reading runs in one `read_transaction()`, which must give a connection
-    of its own. `on_chunk(connection, created)` runs inside each chunk's transaction, after its
-    dispatch (the job counts the chunk on its log row there).
+    each committed chunk. The reading runs in `read_transaction()`s (two for a split read: see
+    `repository.stream_active_assignments`), each of which must give a connection of its own.
+    `on_chunk(connection, created)` runs inside each chunk's transaction, after its dispatch (the
+    job counts the chunk on its log row there).
 
     The next chunk is read, decided and prepared (`_read_ahead`, a thread with a connection of its
     own) while this one is written, so that the database writes all the time and the run costs

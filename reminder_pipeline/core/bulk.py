@@ -78,9 +78,13 @@ def frame_stream(
         never end, and a backend blocked on its socket ignores cancels and timeouts."""
         cancelled = copier.is_alive()
         if cancelled:
-            connection.connection.dbapi_connection.cancel()
-            while source.read(1 << 16):
-                pass
+            try:
+                _cancel(connection)
+            except Exception:  # the cancel did not reach the server: the thread's next write fails instead
+                source.close()
+            else:
+                while source.read(1 << 16):
+                    pass
         copier.join()
         return cancelled
 
@@ -117,6 +121,11 @@ def frame_stream(
     finally:
         end_copy()  # left early: the query is cancelled
         source.close()
+
+
+def _cancel(connection: sa.Connection) -> None:
+    """Ask the server to cancel the connection's running statement (a connection of its own)."""
+    connection.connection.dbapi_connection.cancel()
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

@@ -297,9 +297,12 @@ def test_a_chunk_that_fails_to_write_stops_the_reading_and_leaves_nothing_runnin
     assert factories.notification_count(db) == len(first_chunk)  # chunk 1 committed, nothing after it
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one query", "two queries"])
 def test_a_read_that_fails_fails_the_run_with_the_database_error(
-    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, split: bool
 ) -> None:
+    if split:
+        _split_every_read(db, monkeypatch)
     run = remind_in_chunks(
         _Transactions(database_url), _Transactions(database_url, statement_timeout_ms=1), AS_OF, ReminderRules()
     )
@@ -312,15 +315,24 @@ def test_a_read_that_fails_fails_the_run_with_the_database_error(
 
 def _split_every_read(db: sa.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make a full read of the seeded organisation as the job's read of a million is: two queries."""
-    db.execute(sa.text("ANALYZE public.assignments"))  # the id histogram the split is taken from
+    _analyzed(db)
     monkeypatch.setattr(repository, "SPLIT_FROM_ROWS", 0)
+
+
+def _analyzed(db: sa.Connection) -> None:
+    db.execute(sa.text("ANALYZE public.assignments"))  # the id histogram the split is taken from
+
+
+def _head_transactions_of_a_split_read(db: sa.Connection, database_url: str) -> _Transactions:
+    """The statistics a split needs, and the counted transactions its head query opens."""
+    _analyzed(db)
+    return _Transactions(database_url)
 
 
 def test_a_large_table_is_read_in_two_queries_with_the_same_rows_in_the_same_order(
     db: sa.Connection, database_url: str, seeded: pd.DataFrame
 ) -> None:
-    db.execute(sa.text("ANALYZE public.assignments"))
-    heads = _Transactions(database_url)
+    heads = _head_transactions_of_a_split_read(db, database_url)
     with connect(database_url) as connection, connection.begin():
         frames = list(stream_active_assignments(connection, 97, head_transaction=heads, split_from_rows=0))
         boundary = connection.execute(
@@ -370,4 +382,44 @@ def test_a_write_that_fails_while_both_queries_run_leaves_nothing_running(
         for _ in run:
             pass
     assert reads.opened == 2  # the rest's connection and the head's
+    assert _left_running(db) == ([], 0)
+
+
+def test_a_read_in_two_queries_holds_both_tables_from_its_start(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    """While the head is read, the rest's connection already holds what its query will: a migration
+    that needs the tables exclusively waits for the whole read, not only for the head."""
+    _analyzed(db)
+    holders = sa.text(
+        "SELECT count(DISTINCT l.pid) FROM pg_locks AS l WHERE l.relation = CAST(:table AS regclass)"
+        " AND l.mode = 'AccessShareLock' AND l.granted AND l.pid <> pg_backend_pid()"
+    )
+    with connect(database_url) as connection, connection.begin():
+        stream = stream_active_assignments(
+            connection, 97, head_transaction=_Transactions(database_url), split_from_rows=0
+        )
+        next(stream)  # the head's first chunk: the rest's query has not started
+        held = {
+            table: db.execute(holders, {"table": table}).scalar_one()
+            for table in ("public.assignments", "public.peer_mentors")
+        }
+        stream.close()
+    assert held == {"public.assignments": 2, "public.peer_mentors": 2}  # the head's connection and the rest's
+
+
+def test_a_second_query_that_fails_ends_the_read_with_its_error_and_leaves_nothing_running(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    heads = _head_transactions_of_a_split_read(db, database_url)
+    with connect(database_url) as connection, connection.begin():
+        rest_pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        stream = stream_active_assignments(connection, 50, head_transaction=heads, split_from_rows=0)
+        next(stream)
+        next(stream)  # the rest's COPY is started after the head's first chunk
+        assert db.execute(sa.text("SELECT pg_cancel_backend(:pid)"), {"pid": rest_pid}).scalar_one()
+        with pytest.raises(psycopg2.errors.QueryCanceled):
+            for _ in stream:
+                pass
+    assert heads.opened == 1
     assert _left_running(db) == ([], 0)

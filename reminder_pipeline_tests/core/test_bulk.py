@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Callable
 
 import pandas as pd
 import psycopg2.errors
@@ -21,6 +22,23 @@ ROWS_SQL = (
 
 def _copy_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "copy-out"]
+
+
+def _errors_within_a_minute(read: Callable[[], None]) -> list[BaseException]:
+    """Run `read` in a thread of its own: what it raised (nothing: an empty list); it must not hang."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            read()
+        except BaseException as error:
+            raised.append(error)
+
+    reader = threading.Thread(target=run, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "the stream hung"
+    return raised
 
 
 def test_frames_hold_every_row_in_order_in_frames_of_the_size_asked(
@@ -62,19 +80,12 @@ def test_rows_that_do_not_parse_mid_stream_raise_and_end_the_query(database_url:
     the query is cancelled and the parser's error raised, within seconds, never a hang."""
     # `n` is not declared as text: the parser takes it for a number from its first block.
     changing = "SELECT CASE WHEN i < 50000 THEN i::text ELSE 'x' END AS n FROM generate_series(1, 5000000) AS i"
-    outcome: list[BaseException] = []
 
     def read() -> None:
         with connect(database_url) as connection, connection.begin():
-            try:
-                list(bulk.stream_frames(connection, changing, [], 1000))
-            except Exception as error:
-                outcome.append(error)
+            list(bulk.stream_frames(connection, changing, [], 1000))
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(60)
-    assert not reader.is_alive(), "the stream hung"
+    outcome = _errors_within_a_minute(read)
     assert len(outcome) == 1 and isinstance(outcome[0], pa.ArrowInvalid)
     assert not _copy_threads()
 
@@ -102,3 +113,27 @@ def test_a_frame_stream_runs_its_query_before_the_first_frame_is_asked_for(datab
         assert not _copy_threads()
         assert _copies_running(database_url) == 0
         assert connection.execute(sa.text("SELECT 42")).scalar() == 42
+
+
+def test_a_cancel_that_fails_still_ends_the_copy_thread(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel could not be sent (the server unreachable, say): closing the pipe fails the copy
+    thread's next write instead, so the thread ends and the caller leaves the stream cleanly."""
+
+    def unreachable(connection: sa.Connection) -> None:
+        raise psycopg2.OperationalError("could not send the cancel request")
+
+    monkeypatch.setattr(bulk, "_cancel", unreachable)
+    # Far more than the pipe and a parser block hold (the rest is drained by the rollback, uncancelled).
+    endless = "SELECT generate_series(1, 3000000)::text AS n"
+
+    def read_one_frame_and_leave() -> None:
+        with (
+            connect(database_url) as connection,
+            connection.begin(),
+            bulk.frame_stream(connection, endless, ["n"], 1000) as frames,
+        ):
+            assert len(next(frames)) == 1000
+
+    left = _errors_within_a_minute(read_one_frame_and_leave)
+    assert left == []  # leaving early is no error of the caller's, even when the cancel could not be sent
+    assert not _copy_threads()
