@@ -269,7 +269,8 @@ def bench_size(server_url: str, n: int, naive_sample: int, echo=print) -> SizeRe
                 echo(f"N={n:,}: write floor {pairs[-1][1]:.2f} s; the job again on an empty outbox, then the floor")
                 db.execute(sa.text("TRUNCATE public.notifications"))
                 _checkpoint(db)
-                again_s, again_peak = _in_child("job", url, {"BENCH_FULL_RUN": "1"})  # all it read the first time
+                # full_run: every assignment read again, as the first run read them (not a same-day rerun)
+                again_s, again_peak = _in_child("job", url, {"BENCH_FULL_RUN": "1"})
                 if tuple(db.execute(sa.text(KEYS_SQL)).one()) != tuple(job_keys):
                     raise ReminderPipelineError(f"N={n:,}: the job run again created other notifications")
                 peak = max(peak, again_peak)

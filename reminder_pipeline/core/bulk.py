@@ -73,8 +73,9 @@ def frame_stream(
     types = {name: pa.string() for name in string_columns}
 
     def end_copy() -> bool:
-        """Stop a COPY still sending (cancel it, read what it still sends) and wait for its thread;
-        True if it had to be cancelled. Never joins first: a COPY blocked on a full pipe would
+        """Stop a COPY still sending (cancel it, read what it still sends; if the cancel cannot be
+        sent, close the pipe so that the thread's next write fails) and wait for its thread; True
+        if it had to be cancelled. Never joins first: a COPY blocked on a full pipe would
         never end, and a backend blocked on its socket ignores cancels and timeouts."""
         cancelled = copier.is_alive()
         if cancelled:
