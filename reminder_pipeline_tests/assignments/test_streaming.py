@@ -26,7 +26,8 @@ from reminder_pipeline.core import execution_log, outbox
 from reminder_pipeline.core.database import connect
 from reminder_pipeline.seed import seed
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
+from reminder_pipeline_tests.dagster_helpers import alerting_for, run_assignment_reminders, tick
+from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
@@ -319,6 +320,17 @@ def _split_every_read(db: sa.Connection, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(repository, "SPLIT_FROM_ROWS", 0)
 
 
+def _fail_the_second_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest of a split read fails on the server after sending rows (a division by zero stands
+    for any error: a cancel would race the rows already in the socket's buffers)."""
+    failing = "SELECT (1 / (i - 1500))::text AS n FROM generate_series(1, 3000) AS i"
+    monkeypatch.setattr(
+        repository,
+        "_rest",
+        lambda connection, boundary, size: repository.frame_stream(connection, failing, ["n"], size),
+    )
+
+
 def _analyzed(db: sa.Connection) -> None:
     db.execute(sa.text("ANALYZE public.assignments"))  # the id histogram the split is taken from
 
@@ -411,16 +423,9 @@ def test_a_read_in_two_queries_holds_both_tables_from_its_start(
 def test_a_second_query_that_fails_ends_the_read_with_its_error_and_leaves_nothing_running(
     db: sa.Connection, database_url: str, seeded: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The rest's query fails on the server after sending rows (a division by zero stands for any
-    error: a cancel would race the rows already in the socket's buffers): its error ends the read,
-    and neither query is left running."""
+    """Its error ends the read, and neither query is left running."""
     heads = _head_transactions_of_a_split_read(db, database_url)
-    failing = "SELECT (1 / (i - 1500))::text AS n FROM generate_series(1, 3000) AS i"
-    monkeypatch.setattr(
-        repository,
-        "_rest",
-        lambda connection, boundary, size: repository.frame_stream(connection, failing, ["n"], size),
-    )
+    _fail_the_second_query(monkeypatch)
     with connect(database_url) as connection, connection.begin():
         stream = stream_active_assignments(connection, 50, head_transaction=heads, split_from_rows=0)
         assert len(next(stream)) == 50  # the head's
@@ -429,3 +434,26 @@ def test_a_second_query_that_fails_ends_the_read_with_its_error_and_leaves_nothi
                 pass
     assert heads.opened == 1
     assert _left_running(db) == ([], 0)
+
+
+def test_a_split_read_that_fails_fails_the_run_and_twice_raises_one_alert(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second query of a split read fails on the server: the run fails with the database's
+    error on its log row, and two such runs send operations exactly one alert (a real Slack peer)."""
+    for name in ("SLACK_WEBHOOK_URL", "ALERT_SMTP_HOST", "ALERT_EMAIL_TO"):
+        monkeypatch.delenv(name, raising=False)
+    _split_every_read(db, monkeypatch)
+    _fail_the_second_query(monkeypatch)
+    with HttpPeer() as slack, DagsterInstance.ephemeral() as instance:
+        alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+        runs = [run_assignment_reminders(database_url, AS_OF, alerting, instance) for _ in range(2)]
+        tick("ops_run_failures", instance, database_url, alerting)
+        tick("ops_run_failures", instance, database_url, alerting)
+        alerts = [request.json()["text"] for request in slack.requests]
+
+    assert [run.success for run in runs] == [False, False]
+    rows = factories.log_rows(db)
+    assert [(row.status, row.consecutive_failure_count) for row in rows] == [("failed", 1), ("failed", 2)]
+    assert "division by zero" in rows[-1].error_message
+    assert len(alerts) == 1 and "assignment_reminders failed 2 times in a row" in alerts[0]
