@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reminder_pipeline.assignments import notifications
 from reminder_pipeline.core.errors import InputRejected
@@ -63,12 +65,35 @@ class ReminderRules:
 
 
 def _as_days(values: pd.Series) -> np.ndarray:
-    """Dates (or date strings) as numpy day numbers; missing values become NaT."""
+    """Dates (or date strings) as numpy day numbers; missing values become NaT. ISO dates (what the
+    database sends) are parsed by Arrow, ten times faster than pandas; anything else by pandas."""
+    try:
+        dates = pa.array(values, from_pandas=True)
+        if pa.types.is_string(dates.type) or pa.types.is_large_string(dates.type):
+            dates = pc.cast(dates, pa.date32())
+        if pa.types.is_date32(dates.type):
+            return dates.to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass  # not all ISO dates: pandas decides, missing what it cannot read
     return pd.to_datetime(values, errors="coerce", format="ISO8601").to_numpy(dtype="datetime64[D]")
 
 
+#: pandas' text type (Arrow-backed, NaN for missing), which the frames read from the database have.
+_TEXT = pd.StringDtype(na_value=np.nan)
+
+
+def _text(condition: np.ndarray, if_true: str, if_false: str) -> pd.api.extensions.ExtensionArray:
+    """One of two texts per row, made by Arrow: numpy's fixed-width strings cost ten times more."""
+    return pd.array(pc.if_else(pa.array(condition, type=pa.bool_()), if_true, if_false), dtype=_TEXT)
+
+
+def _is_active(values: pd.Series) -> np.ndarray:
+    return (values == "active").fillna(False).to_numpy(dtype=bool)
+
+
 def decide_reminders(assignments: pd.DataFrame, as_of: dt.date, rules: ReminderRules) -> pd.DataFrame:
-    """The notifications due on `as_of` for the given assignments."""
+    """The notifications due on `as_of` for the given assignments: the mentors' reminders, then the
+    coordinators' escalations, each in the assignments' order."""
     missing = set(ASSIGNMENT_COLUMNS) - set(assignments.columns)
     if missing:
         raise InputRejected(f"assignments frame lacks columns: {sorted(missing)}")
@@ -82,56 +107,29 @@ def decide_reminders(assignments: pd.DataFrame, as_of: dt.date, rules: ReminderR
 
     eligible = (
         known
-        & (assignments["assignment_status"].to_numpy() == "active")
-        & (assignments["mentor_status"].to_numpy() == "active")
+        & _is_active(assignments["assignment_status"])
+        & _is_active(assignments["mentor_status"])
         & (day_count >= 0)  # a contact dated in the future is no gap at all
     )
-    mentor_due = eligible & (day_count >= rules.reminder_after_days)
-    escalation_due = eligible & (day_count >= rules.escalate_after_days)
-
-    reference_text = pd.Series(reference.astype(str), index=assignments.index)
-    mentor = _decisions(
-        assignments.loc[mentor_due],
-        kind=MENTOR_REMINDER,
-        recipient_role="mentor",
-        recipient_column="mentor_id",
-        reference_date=reference_text[mentor_due],
-        step=(day_count[mentor_due] - rules.reminder_after_days) // rules.reminder_interval_days,
-        days=day_count[mentor_due],
-    )
-    coordinator = _decisions(
-        assignments.loc[escalation_due],
-        kind=COORDINATOR_ESCALATION,
-        recipient_role="coordinator",
-        recipient_column="coordinator_id",
-        reference_date=reference_text[escalation_due],
-        step=np.zeros(int(escalation_due.sum()), dtype="int64"),
-        days=day_count[escalation_due],
-    )
-    return pd.concat([mentor, coordinator], ignore_index=True)[DECISION_COLUMNS]
-
-
-def _decisions(
-    rows: pd.DataFrame,
-    *,
-    kind: str,
-    recipient_role: str,
-    recipient_column: str,
-    reference_date: pd.Series,
-    step: np.ndarray,
-    days: np.ndarray,
-) -> pd.DataFrame:
-    assignment_id = rows["assignment_id"].astype(str)
-    step_series = pd.Series(step, index=rows.index, dtype="int64")
+    mentor_rows = np.flatnonzero(eligible & (day_count >= rules.reminder_after_days))
+    coordinator_rows = np.flatnonzero(eligible & (day_count >= rules.escalate_after_days))
+    rows = np.concatenate([mentor_rows, coordinator_rows])
+    to_mentor = np.arange(len(rows)) < len(mentor_rows)
+    gap_days = day_count[rows]
+    assignment_id = assignments["assignment_id"].iloc[rows].astype(str).reset_index(drop=True)
+    recipient_id = pd.concat(
+        [assignments["mentor_id"].iloc[mentor_rows], assignments["coordinator_id"].iloc[coordinator_rows]],
+        ignore_index=True,
+    ).astype(str)
     return pd.DataFrame(
         {
             "source_id": assignment_id,
-            "kind": kind,
-            "recipient_role": recipient_role,
-            "recipient_id": rows[recipient_column].astype(str),
+            "kind": _text(to_mentor, MENTOR_REMINDER, COORDINATOR_ESCALATION),
+            "recipient_role": _text(to_mentor, "mentor", "coordinator"),
+            "recipient_id": recipient_id,
             "assignment_id": assignment_id,
-            "reference_date": reference_date,
-            "step": step_series,
-            "days_without_contact": pd.Series(days, index=rows.index, dtype="int64"),
+            "reference_date": pd.array(pc.cast(pa.array(reference[rows]), pa.string()), dtype=_TEXT),
+            "step": np.where(to_mentor, (gap_days - rules.reminder_after_days) // rules.reminder_interval_days, 0),
+            "days_without_contact": gap_days,
         }
-    )
+    )[DECISION_COLUMNS]

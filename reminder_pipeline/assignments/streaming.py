@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from reminder_pipeline.assignments.repository import stream_active_assignments
@@ -61,7 +62,7 @@ class Chunk:
             evaluated=len(assignments),
             due=len(due),
             due_by_kind=Counter(due["kind"].value_counts().to_dict()),
-            sample_assignment_ids=due["assignment_id"].drop_duplicates().sort_values().head(SAMPLE_SIZE).tolist(),
+            sample_assignment_ids=pa.array(due["assignment_id"]).unique().sort()[:SAMPLE_SIZE].to_pylist(),
             prepared=outbox.prepare(due),
         )
 

@@ -135,14 +135,21 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 def as_csv(frame: pd.DataFrame) -> list[bytes]:
     """`frame` as CSV (no header), a batch of rows per buffer: what `copy_csv` loads."""
-    options = pa_csv.WriteOptions(include_header=False)
-    batches = []
-    for start in range(0, len(frame), UPLOAD_BATCH_ROWS):
-        batch = pa.Table.from_pandas(frame.iloc[start : start + UPLOAD_BATCH_ROWS], preserve_index=False)
-        buffer = io.BytesIO()
-        pa_csv.write_csv(batch, buffer, write_options=options)
-        batches.append(buffer.getvalue())
-    return batches
+    return [
+        _csv(pa.Table.from_pandas(frame.iloc[start : start + UPLOAD_BATCH_ROWS], preserve_index=False, nthreads=1))
+        for start in range(0, len(frame), UPLOAD_BATCH_ROWS)
+    ]
+
+
+def table_as_csv(table: pa.Table) -> list[bytes]:
+    """`as_csv` of an Arrow table."""
+    return [_csv(table.slice(start, UPLOAD_BATCH_ROWS)) for start in range(0, table.num_rows, UPLOAD_BATCH_ROWS)]
+
+
+def _csv(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
+    return buffer.getvalue()
 
 
 #: How much a COPY FROM sends per call into the driver: psycopg2's default of 8 KiB takes Python's
@@ -167,6 +174,11 @@ def copy_frame(connection: sa.Connection, frame: pd.DataFrame, table: str) -> No
 def stage(connection: sa.Connection, frame: pd.DataFrame, table: str, columns: Mapping[str, str]) -> None:
     """Load `frame`'s `columns` (name -> SQL type) into a new temporary table, dropped at commit: the
     one set a statement then joins against (no row-by-row round trips)."""
+    stage_csv(connection, as_csv(frame[list(columns)]), table, columns)
+
+
+def stage_csv(connection: sa.Connection, batches: list[bytes], table: str, columns: Mapping[str, str]) -> None:
+    """`stage` of CSV buffers (`as_csv`) already made, whose fields are `columns`, in order."""
     ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
     connection.execute(sa.text(f"CREATE TEMP TABLE {table} ({ddl}) ON COMMIT DROP"))
-    copy_frame(connection, frame[list(columns)], table)
+    copy_csv(connection, table, list(columns), batches)

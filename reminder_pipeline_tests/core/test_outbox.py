@@ -84,3 +84,56 @@ def test_a_kind_no_domain_declared_is_refused_before_anything_is_written(db: sa.
 def test_the_payload_holds_the_declared_keys_of_the_kind() -> None:
     frame = pd.DataFrame({"kind": ["assignment_follow_up_reminder", "assignment_follow_up_escalation"]})
     assert outbox._payload_columns(frame) == {"days_without_contact": "int"}
+
+
+def test_prepare_keeps_the_first_row_of_each_key_in_the_key_order_of_the_database() -> None:
+    """Sorted as `_KEY_ORDER` (source, bytewise kind and role, NULLs first), one row per key: the
+    first, the source compared in lower case as the uuid column will."""
+    first, second = "0a000000-0000-4000-8000-000000000000", "0b000000-0000-4000-8000-000000000000"
+    reminder, escalation = "assignment_follow_up_reminder", "assignment_follow_up_escalation"
+    frame = pd.DataFrame(
+        {
+            "source_id": [second.upper(), first, first, first, second, first],
+            "kind": [reminder, reminder, reminder, reminder, reminder, escalation],
+            "recipient_role": ["mentor", "mentor", "mentor", "mentor", "mentor", "coordinator"],
+            "recipient_id": first,
+            "assignment_id": [None, first, first, first, second, first],
+            "reference_date": [None, "2026-11-01", None, None, None, "2026-11-01"],
+            "step": pd.array([0, 1, None, None, 0, 0], dtype="Int64"),
+            "days_without_contact": [5, 6, 7, 8, 9, None],
+        }
+    )
+    prepared = outbox.prepare(frame)
+    rows = prepared.rows
+    assert prepared.requested == 6
+    assert list(rows.columns) == [*outbox.OUTBOX_COLUMNS, "payload"]
+    assert rows["source_id"].tolist() == [first, first, first, second]
+    assert rows["kind"].tolist() == [escalation, reminder, reminder, reminder]
+    assert rows["payload"].tolist() == [
+        '{"days_without_contact": null}',
+        '{"days_without_contact": 7}',
+        '{"days_without_contact": 6}',
+        '{"days_without_contact": 5}',
+    ]
+    assert b"".join(prepared.csv).decode().splitlines()[1] == (
+        f'"{first}","{reminder}","mentor","{first}","{first}",,,"{{""days_without_contact"": 7}}"'
+    )
+
+
+@pytest.mark.parametrize("days", [1.5, "twelve"])
+def test_a_payload_value_not_of_its_declared_type_is_refused_without_echoing_it(days: object) -> None:
+    frame = pd.DataFrame(
+        {
+            "source_id": ["0a000000-0000-4000-8000-000000000000"],
+            "kind": ["assignment_follow_up_reminder"],
+            "recipient_role": ["mentor"],
+            "recipient_id": ["0a000000-0000-4000-8000-000000000000"],
+            "assignment_id": [None],
+            "reference_date": ["2026-11-01"],
+            "step": [0],
+            "days_without_contact": [days],
+        }
+    )
+    with pytest.raises(InputRejected, match="payload key days_without_contact holds a value not of type int$") as error:
+        outbox.prepare(frame)
+    assert str(days) not in str(error.value)
