@@ -134,6 +134,7 @@ def test_a_payload_value_not_of_its_declared_type_is_refused_without_echoing_it(
             "days_without_contact": [days],
         }
     )
-    with pytest.raises(InputRejected, match="payload key days_without_contact holds a value not of type int$") as error:
+    refused = r"payload key days_without_contact holds a value not of type int$"
+    with pytest.raises(InputRejected, match=refused) as error:
         outbox.prepare(frame)
     assert str(days) not in str(error.value)
