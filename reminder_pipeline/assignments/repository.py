@@ -93,8 +93,9 @@ def stream_active_assignments(
     run in parallel workers, but still take about 0.6 s before the first row, while the writer has
     nothing to write. So a full read of a large table (`split_from_rows` rows or more by the
     planner's count, `SPLIT_FROM_ROWS` unless given) is two queries: the first `HEAD_PERCENT` of
-    the ids (by the column's statistics) on a connection of its own (`head_transaction()`), sorted
-    in a tenth of the time, while the rest's sort runs; then the rest. The head's last chunk may be
+    the ids (by the column's statistics) on a connection of its own (`head_transaction()`), read in
+    the index's order with a mentor lookup per row (no hash, no sort: its first chunk comes in about
+    0.05 s instead of 0.3 s), while the rest's sort runs; then the rest. The head's last chunk may be
     short. Each assignment is read once, with its mentor as its own query saw them; a change that
     commits between the two queries is read again by the next run (it is after this run's start)."""
     _prepare_read(connection)
@@ -114,7 +115,7 @@ def stream_active_assignments(
     with ExitStack() as rest_scope:
         rest = None
         with head_transaction() as head:
-            _prepare_read(head)
+            _prepare_read(head, in_index_order=True)
             with frame_stream(head, _active_assignments_sql(before_id=boundary), COLUMNS, chunk_size) as head_frames:
                 for frame in head_frames:
                     yield frame
@@ -131,11 +132,13 @@ def _rest(
     return frame_stream(connection, _active_assignments_sql(from_id=boundary), COLUMNS, chunk_size)
 
 
-def _prepare_read(connection: sa.Connection) -> None:
+def _prepare_read(connection: sa.Connection, *, in_index_order: bool = False) -> None:
     """Settings for the reading transaction: parallel work before the first row, the sort in memory,
-    and ISO dates whatever the role's DateStyle (the rules parse them as such)."""
-    for setting in (*PARALLEL_BEFORE_THE_FIRST_ROW, f"work_mem = '{SORT_MEMORY}'", "DateStyle = 'ISO, YMD'"):
-        connection.execute(sa.text(f"SET LOCAL {setting}"))
+    and ISO dates whatever the role's DateStyle (the rules parse them as such); `in_index_order`
+    for a read whose first rows matter more than its total (`INDEX_ORDER`)."""
+    settings = (*PARALLEL_BEFORE_THE_FIRST_ROW, f"work_mem = '{SORT_MEMORY}'", "DateStyle = 'ISO, YMD'")
+    statements = [f"SET LOCAL {setting}" for setting in (*settings, *(INDEX_ORDER if in_index_order else ()))]
+    connection.execute(sa.text("; ".join(statements)))  # one round trip
 
 
 #: The reading query's sort memory (a million rows sort in about 70 MB; more spills to disk).
@@ -143,3 +146,15 @@ SORT_MEMORY = "64MB"
 #: The planner's costs say a parallel plan does not pay for rows it must pass through a queue; here
 #: it does, because nothing else can run until the sort is done.
 PARALLEL_BEFORE_THE_FIRST_ROW = ("parallel_setup_cost = 0", "parallel_tuple_cost = 0")
+#: The plan of a read in the id index's order, each mentor looked up by its key: the planner
+#: would hash every mentor and sort, which is cheaper in all (0.35 s against 0.5 s for a tenth of a
+#: million) but gives no row before the end of it (0.3 s against 0.01 s). One process, not three:
+#: its rows come faster than they are written, and the reader thread needs the other core.
+INDEX_ORDER = (
+    "max_parallel_workers_per_gather = 0",
+    "enable_hashjoin = off",
+    "enable_mergejoin = off",
+    "enable_sort = off",
+    "enable_bitmapscan = off",
+    "enable_seqscan = off",
+)

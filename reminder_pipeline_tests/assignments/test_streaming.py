@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -366,6 +367,31 @@ def test_a_large_table_is_read_in_two_queries_with_the_same_rows_in_the_same_ord
     for frames in unsplit:
         assert [len(frame) for frame in frames[:-1]] == [97] * (len(frames) - 1)
         pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)
+
+
+def test_the_head_of_a_split_read_comes_in_the_index_order_with_no_sort_before_its_first_row(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    """The head is there to give the writer its first chunk at once: planned as the planner would
+    (a hash of every mentor, then a sort), nothing would come before the whole head was sorted."""
+    _analyzed(db)
+    head_sql = repository._active_assignments_sql(before_id=uuid.UUID(int=2**127))
+    plans = []
+
+    @contextmanager
+    def head_transaction() -> Iterator[sa.Connection]:
+        with connect(database_url) as connection, connection.begin():
+            yield connection
+            plans.append("\n".join(connection.execute(sa.text(f"EXPLAIN {head_sql}")).scalars()))  # as it was read
+
+    with connect(database_url) as connection, connection.begin():
+        list(stream_active_assignments(connection, 97, head_transaction=head_transaction, split_from_rows=0))
+        default_plan = "\n".join(connection.execute(sa.text(f"EXPLAIN {head_sql}")).scalars())
+
+    (plan,) = plans
+    assert "Index Scan using assignments_active_idx" in plan
+    assert "Sort" not in plan and "Hash" not in plan
+    assert "Sort" in default_plan  # what the planner picks unless told: the test tells them apart
 
 
 def test_a_job_that_reads_in_two_queries_creates_exactly_the_rules_notifications(
