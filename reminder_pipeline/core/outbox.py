@@ -120,10 +120,9 @@ def prepare(notifications: pd.DataFrame) -> Prepared:
     missing = set(OUTBOX_COLUMNS + list(payload)) - set(notifications.columns)
     if missing:
         raise InputRejected(f"notifications frame lacks columns: {sorted(missing)}")
+    # Lower case: the text order of source_id is then the uuid order, and a key is a key whatever its case.
     rows = notifications[OUTBOX_COLUMNS].assign(source_id=notifications["source_id"].astype(str).str.lower())
-    table = pa.Table.from_pandas(
-        rows, preserve_index=False, nthreads=1
-    )  # text order of source_id is now the uuid order
+    table = pa.Table.from_pandas(rows, preserve_index=False, nthreads=1)
     parts = [
         piece
         for key, key_type in payload.items()
