@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reminder_pipeline.assignments import notifications
+from reminder_pipeline.core.bulk import TEXT
 from reminder_pipeline.core.errors import InputRejected
 from reminder_pipeline.core.outbox import OUTBOX_COLUMNS
 
@@ -78,13 +79,9 @@ def _as_days(values: pd.Series) -> np.ndarray:
     return pd.to_datetime(values, errors="coerce", format="ISO8601").to_numpy(dtype="datetime64[D]")
 
 
-#: pandas' text type (Arrow-backed, NaN for missing), which the frames read from the database have.
-_TEXT = pd.StringDtype(na_value=np.nan)
-
-
 def _text(condition: np.ndarray, if_true: str, if_false: str) -> pd.api.extensions.ExtensionArray:
     """One of two texts per row, made by Arrow: numpy's fixed-width strings cost ten times more."""
-    return pd.array(pc.if_else(pa.array(condition, type=pa.bool_()), if_true, if_false), dtype=_TEXT)
+    return pd.array(pc.if_else(pa.array(condition, type=pa.bool_()), if_true, if_false), dtype=TEXT)
 
 
 def _is_active(values: pd.Series) -> np.ndarray:
@@ -128,7 +125,7 @@ def decide_reminders(assignments: pd.DataFrame, as_of: dt.date, rules: ReminderR
             "recipient_role": _text(to_mentor, "mentor", "coordinator"),
             "recipient_id": recipient_id,
             "assignment_id": assignment_id,
-            "reference_date": pd.array(pc.cast(pa.array(reference[rows]), pa.string()), dtype=_TEXT),
+            "reference_date": pd.array(pc.cast(pa.array(reference[rows]), pa.string()), dtype=TEXT),
             "step": np.where(to_mentor, (gap_days - rules.reminder_after_days) // rules.reminder_interval_days, 0),
             "days_without_contact": gap_days,
         }

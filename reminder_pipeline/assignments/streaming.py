@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
@@ -30,6 +29,7 @@ import sqlalchemy as sa
 from reminder_pipeline.assignments.repository import stream_active_assignments
 from reminder_pipeline.assignments.rules import ASSIGNMENT_COLUMNS, ReminderRules, decide_reminders
 from reminder_pipeline.core import outbox
+from reminder_pipeline.core.bulk import TEXT
 
 #: Assignments per chunk: at 1,000,000 assignments, 10,000 gave a peak of 288 MiB and 25,000 a peak of
 #: 366 MiB in the same time (three chunks are in memory: read, queued, written); each chunk costs one
@@ -143,7 +143,7 @@ def _warm_up(as_of: dt.date, rules: ReminderRules) -> None:
             "assigned_on": assigned,
             "last_contact_date": [None, as_of.isoformat()],
         },
-        dtype=pd.StringDtype(na_value=np.nan),
+        dtype=TEXT,
     )
     Chunk.of(sample[ASSIGNMENT_COLUMNS], as_of, rules)
 

@@ -18,6 +18,8 @@ import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 UPLOAD_BATCH_ROWS = 200_000
+#: The pandas type text columns are read as: Arrow-backed, NaN where missing.
+TEXT = pd.StringDtype(na_value=float("nan"))
 
 
 def read_frame(connection: sa.Connection, select_sql: str, dtypes: dict[str, str] | None = None) -> pd.DataFrame:
@@ -31,7 +33,7 @@ def read_frame(connection: sa.Connection, select_sql: str, dtypes: dict[str, str
         buffer, convert_options=pa_csv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
     )
     del buffer
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=float("nan"))}.get)
+    return table.to_pandas(types_mapper={pa.string(): TEXT}.get)
 
 
 #: How much CSV the streaming reader parses at a time.
@@ -130,7 +132,7 @@ def _cancel(connection: sa.Connection) -> None:
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=float("nan"))}.get)
+    return table.to_pandas(types_mapper={pa.string(): TEXT}.get)
 
 
 def as_csv(frame: pd.DataFrame) -> list[bytes]:

@@ -123,3 +123,22 @@ def test_bad_thresholds_and_missing_columns_are_refused() -> None:
         ReminderRules(reminder_interval_days=0)
     with pytest.raises(ValueError, match="lacks columns"):
         decide_reminders(pd.DataFrame({"assignment_id": ["a"]}), AS_OF, RULES)
+
+
+def test_dates_read_the_same_as_database_text_as_dates_or_as_timestamps_and_an_unreadable_one_is_missing() -> None:
+    """ISO text (what the database sends) is parsed by Arrow; anything else falls to pandas, with
+    the same days. A value neither can read is missing, never an error: a contact date counts as no
+    contact (the gap runs from the assignment), an assignment date with no contact gives no gap."""
+    contact = AS_OF - dt.timedelta(days=24)
+    as_text = _frame({"last_contact_date": contact.isoformat()}, {"last_contact_date": None})
+    as_text = as_text.astype({"last_contact_date": pd.StringDtype(na_value=float("nan"))})
+    as_dates = _frame({"last_contact_date": contact}, {"last_contact_date": None})
+    as_timestamps = _frame({"last_contact_date": f"{contact.isoformat()}T00:00:00"}, {"last_contact_date": None})
+    expected = [("a-0", COORDINATOR_ESCALATION, 0), ("a-0", MENTOR_REMINDER, 2), ("a-1", COORDINATOR_ESCALATION, 0)]
+    expected.append(("a-1", MENTOR_REMINDER, (AS_OF - dt.date(2026, 1, 1)).days // 7 - 1))
+    for frame in (as_text, as_dates, as_timestamps):
+        assert _kinds(decide_reminders(frame, AS_OF, RULES)) == sorted(expected)
+
+    unreadable = _frame({"last_contact_date": "yesterday"}, {"assigned_on": "not a date"})
+    from_assignment = [("a-0", kind, step) for _, kind, step in expected[2:]]
+    assert _kinds(decide_reminders(unreadable, AS_OF, RULES)) == sorted(from_assignment)
