@@ -27,9 +27,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from reminder_pipeline.assignments.repository import stream_active_assignments
-from reminder_pipeline.assignments.rules import ASSIGNMENT_COLUMNS, ReminderRules, decide_reminders
+from reminder_pipeline.assignments.rules import ReminderRules, decide_reminders
 from reminder_pipeline.core import outbox
-from reminder_pipeline.core.bulk import TEXT
 
 #: Assignments per chunk: at 1,000,000 assignments, 10,000 gave a peak of 288 MiB and 25,000 a peak of
 #: 366 MiB in the same time (three chunks are in memory: read, queued, written); each chunk costs one
@@ -111,7 +110,6 @@ def remind_in_chunks(
     about what its writes cost. At most `READ_AHEAD` chunks wait, so memory stays flat."""
     result = StreamResult()
     with _read_ahead(read_transaction, as_of, rules, chunk_size, changed_since) as chunks:
-        _warm_up(as_of, rules)
         for chunk in chunks:
             with transaction() as connection:
                 # A chunk's commit does not wait for its WAL to reach disk (0.5 s of 17 at a million
@@ -126,26 +124,6 @@ def remind_in_chunks(
             yield result
     if result.chunks == 0:
         yield result  # nothing to read: the totals, all zero
-
-
-def _warm_up(as_of: dt.date, rules: ReminderRules) -> None:
-    """Decide and prepare two made-up assignments, while the reader connects and its query starts:
-    pandas and Arrow set up what a first call needs (about 60 ms, measured), which the first chunk,
-    and so the first write, would otherwise wait for. Nothing is written."""
-    assigned = (as_of - dt.timedelta(days=rules.escalate_after_days)).isoformat()
-    sample = pd.DataFrame(
-        {
-            "assignment_id": ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"],
-            "mentor_id": "00000000-0000-4000-8000-000000000003",
-            "coordinator_id": "00000000-0000-4000-8000-000000000004",
-            "assignment_status": "active",
-            "mentor_status": "active",
-            "assigned_on": assigned,
-            "last_contact_date": [None, as_of.isoformat()],
-        },
-        dtype=TEXT,
-    )
-    Chunk.of(sample[ASSIGNMENT_COLUMNS], as_of, rules)
 
 
 #: Chunks read and decided ahead of the one being written.
