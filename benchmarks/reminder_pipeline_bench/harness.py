@@ -538,7 +538,8 @@ def report(results: list[SizeResult], log: LogCosts, server: str, deliveries: li
         "- *job*: the real `assignment_reminders` job run through Dagster (lock, log, one sorted read, two queries"
         " from 200,000 assignments, streamed in"
         f" chunks of {DEFAULT_CHUNK_SIZE:,} assignments, each decided while the one before is dispatched, in a"
-        " transaction of its own; finalise, with the asset checks), timed around `execute_in_process` in a fresh"
+        " transaction of its own; the contact-date check once the read is over, beside the last writes; finalise,"
+        " with the other asset checks), timed around `execute_in_process` in a fresh"
         " process; peak RSS is the highest of its runs'. The seeded tables are vacuumed and analysed (as autovacuum"
         " keeps long-lived tables) and the server is checkpointed before it, as before the floor.",
         "- *write floor*: one COPY of exactly the rows the job created, in key order, into an empty copy of"

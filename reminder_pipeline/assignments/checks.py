@@ -49,6 +49,7 @@ CHECKS = [
         "last_contact_date_current",
         "No active assignment's last_contact_date is behind its newest activity.",
         contact_dates_behind_activities,
+        during_run=True,  # the run writes notifications only: 0.3 - 0.5 s at a million, beside its last writes
     ),
     Check(
         "reminder_outbox",

@@ -1,9 +1,11 @@
 """Things that must hold, as Dagster asset checks: each is a plain read-only query (a `Finding`:
 how many rows break the rule, and a few of their IDs, never names), shown in the UI on the job's
 asset. A check runs on demand (Execute checks in the UI) and after every successful run of the job
-that materialises its asset."""
+that materialises its asset; a check that reads nothing its job writes may be evaluated while the
+run still works (`during_run`), and is logged only if the run succeeds."""
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from dagster import (
     asset_check,
 )
 
+from reminder_pipeline.core.execution_log import safe_error_message
 from reminder_pipeline.core.resources import PipelineDatabase
 
 SAMPLE_SIZE = 5
@@ -41,6 +44,9 @@ class Check:
     description: str
     evaluate: Callable[[sa.Connection], Finding]
     severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
+    #: It reads nothing its job writes (the job's inputs only), so a run may evaluate it while it
+    #: still writes (`evaluate_during_run`), on a core its writes leave idle, instead of after.
+    during_run: bool = False
 
     def metadata(self, finding: Finding) -> dict[str, object]:
         return {"count": finding.count, "sample_ids": ", ".join(finding.sample_ids) or "none"}
@@ -82,3 +88,24 @@ def register(checks: Iterable[Check]) -> list[AssetChecksDefinition]:
 
 def checks_of(asset: str) -> list[Check]:
     return list(_REGISTRY.get(asset, []))
+
+
+#: What a check found, or why it could not run (a one-line message without personal data).
+CheckResult = Finding | str
+
+
+def evaluate_during_run(
+    asset: str, transaction: Callable[[], AbstractContextManager[sa.Connection]]
+) -> dict[str, CheckResult]:
+    """The asset's `during_run` checks, evaluated now by check name, each in a `transaction()`: the
+    run passes them on for its finishing op to log. A check that cannot run is its reason, never an
+    error: like a check after the run, it must not fail the run."""
+    results: dict[str, CheckResult] = {}
+    for check in checks_of(asset):
+        if check.during_run:
+            try:
+                with transaction() as connection:
+                    results[check.name] = check.evaluate(connection)
+            except Exception as error:
+                results[check.name] = safe_error_message(error)
+    return results

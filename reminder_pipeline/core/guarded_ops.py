@@ -13,7 +13,7 @@ from typing import Any
 from dagster import AssetMaterialization, HookContext, OpExecutionContext, Out, Output, failure_hook, op
 
 from reminder_pipeline.core import execution_log, heartbeat
-from reminder_pipeline.core.checks import checks_of
+from reminder_pipeline.core.checks import CheckResult, checks_of
 from reminder_pipeline.core.errors import SanitizedError
 from reminder_pipeline.core.jobs import JobSpec
 from reminder_pipeline.core.run_config import DRY_RUN_TAG
@@ -89,19 +89,25 @@ def finish_guarded_run(context: OpExecutionContext, run_guard: JobRunGuard, outc
     context.add_output_metadata(metadata)
     if spec.asset is not None:
         context.log_event(AssetMaterialization(asset_key=spec.asset, metadata=metadata))
-        _evaluate_checks(context, run_guard, spec.asset)
+        _evaluate_checks(context, run_guard, spec.asset, outcome.checks)
 
 
-def _evaluate_checks(context: OpExecutionContext, run_guard: JobRunGuard, asset: str) -> None:
-    """After a successful run, its asset's checks (read-only); a check that cannot run is a warning,
-    never a failed run."""
+def _evaluate_checks(
+    context: OpExecutionContext, run_guard: JobRunGuard, asset: str, evaluated: dict[str, CheckResult]
+) -> None:
+    """After a successful run, its asset's checks (read-only), but for those the run `evaluated`
+    while it worked; a check that cannot run is a warning, never a failed run."""
     for check in checks_of(asset):
-        try:
-            finding = check.evaluate(run_guard.connection())
-        except Exception as error:
-            context.log.warning(f"check {check.name} could not run: {execution_log.safe_error_message(error)}")
-            continue
-        context.log_event(check.evaluation(finding))
+        result = evaluated.get(check.name)
+        if result is None:
+            try:
+                result = check.evaluate(run_guard.connection())
+            except Exception as error:
+                result = execution_log.safe_error_message(error)
+        if isinstance(result, str):
+            context.log.warning(f"check {check.name} could not run: {result}")
+        else:
+            context.log_event(check.evaluation(result))
 
 
 def sample_ids(ids: Iterable[object], size: int = 5) -> str:

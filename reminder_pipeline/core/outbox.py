@@ -198,11 +198,19 @@ def dispatch(
         return DispatchResult(requested=prepared.requested, created=int((~_existing_keys(connection, rows)).sum()))
     try:
         with connection.begin_nested():
-            copy_csv(connection, "public.notifications", _WRITTEN, prepared.csv)
-        created = prepared.table.num_rows
+            created = insert_all(connection, prepared)
     except psycopg2.errors.UniqueViolation:
         created = _insert_missing(connection, prepared)
     return DispatchResult(requested=prepared.requested, created=created)
+
+
+def insert_all(connection: sa.Connection, prepared: Prepared) -> int:
+    """Write every prepared row with one COPY, the fast path when none of their keys exists yet;
+    one that exists raises psycopg2's `UniqueViolation` and aborts the caller's transaction (which
+    `dispatch` scopes to a savepoint, and a caller with a transaction of its own may just retry
+    with `dispatch`)."""
+    copy_csv(connection, "public.notifications", _WRITTEN, prepared.csv)
+    return prepared.table.num_rows
 
 
 def _insert_missing(connection: sa.Connection, prepared: Prepared) -> int:

@@ -60,10 +60,18 @@ class PipelineDatabase(ConfigurableResource):
             yield connection
 
     @contextmanager
-    def transactions(self) -> Iterator[Callable[[], AbstractContextManager[sa.Connection]]]:
+    def transactions(
+        self, *, synchronous_commit: bool = True
+    ) -> Iterator[Callable[[], AbstractContextManager[sa.Connection]]]:
         """Many transactions in a row on one connection (a chunked run): yields a function that
-        opens one, committed (or, in a dry run, rolled back) like `transaction`'s."""
+        opens one, committed (or, in a dry run, rolled back) like `transaction`'s. With
+        `synchronous_commit=False` their commits do not wait for the WAL to reach disk (set once
+        for the connection, not one statement per transaction): for a caller whose work a crash may
+        lose, because it is redone by the next run before anyone has seen it."""
         with connect(self.url(), engine=self.engine()) as connection:
+            if not synchronous_commit:
+                connection.execute(sa.text("SET synchronous_commit = off"))
+                connection.commit()
             yield functools.partial(self._transaction_on, connection)
 
     @contextmanager

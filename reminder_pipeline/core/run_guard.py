@@ -19,6 +19,7 @@ from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, Ini
 from pydantic import PrivateAttr
 
 from reminder_pipeline.core import execution_log
+from reminder_pipeline.core.checks import CheckResult
 from reminder_pipeline.core.database import connect, require_migrated, run_application_name
 from reminder_pipeline.core.errors import ReminderPipelineError
 from reminder_pipeline.core.jobs import JobSpec
@@ -51,6 +52,9 @@ class JobOutcome:
     evaluated: int
     created: int
     details: dict[str, Any] = field(default_factory=dict)
+    #: The asset's checks the run evaluated while it worked, by name (`checks.evaluate_during_run`):
+    #: the finishing op logs these instead of evaluating them again.
+    checks: dict[str, CheckResult] = field(default_factory=dict)
 
 
 class JobRunGuard(ConfigurableResource):

@@ -285,6 +285,36 @@ def _left_running(db: sa.Connection) -> tuple[list[str], int]:
     return threads, copies
 
 
+def test_chunks_some_of_whose_keys_exist_create_the_rest_and_count_each_chunk_once(
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+) -> None:
+    """A chunk is first written by one bare COPY, with no savepoint; a key that exists aborts that
+    transaction and the chunk is written again in a new one. Every key ends up once, and each chunk
+    is counted once, with what it created (the aborted try counts nothing)."""
+    with connect(database_url) as connection, connection.begin():
+        outbox.dispatch(connection, seeded.iloc[::7])  # every seventh due notification exists: every chunk conflicts
+    existing = db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar_one()
+    counted: list[int] = []
+    writes = _Transactions(database_url)
+    run = remind_in_chunks(
+        writes,
+        _Transactions(database_url),
+        AS_OF,
+        ReminderRules(),
+        chunk_size=CHUNK,
+        on_chunk=lambda connection, created: counted.append(created),
+    )
+    *_, totals = run
+    count, distinct, _ = db.execute(sa.text(KEYS_SQL)).one()
+    assert count == distinct == len(seeded)
+    assert totals.created == sum(counted) == len(seeded) - existing
+    assert len(counted) == totals.chunks == 3 and writes.opened == 2 * totals.chunks
+    db.execute(sa.text("TRUNCATE public.notifications"))
+    fresh = _Transactions(database_url)
+    *_, totals = remind_in_chunks(fresh, _Transactions(database_url), AS_OF, ReminderRules(), chunk_size=CHUNK)
+    assert totals.created == len(seeded) and fresh.opened == totals.chunks  # new keys: one transaction a chunk
+
+
 def test_a_chunk_that_fails_to_write_stops_the_reading_and_leaves_nothing_running(
     db: sa.Connection, database_url: str, seeded: pd.DataFrame
 ) -> None:

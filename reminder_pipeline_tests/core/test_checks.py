@@ -1,12 +1,15 @@
 """Asset checks: evaluated after each successful run (events on the run) and on demand (the way
 "Execute checks" in the UI runs them), against real rows that break the rules."""
 
+import dataclasses
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
 
+from reminder_pipeline.core import checks
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline_tests import factories
 from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders
@@ -57,6 +60,70 @@ def test_every_successful_run_evaluates_its_assets_checks(
     assert stale.metadata["count"].value == 1 and stale.metadata["sample_ids"].value == str(stale_assignment)
     assert "Kari" not in str(stale.metadata)
     assert evaluations["no_run_running_too_long"].passed
+
+
+def _replace_check(monkeypatch: pytest.MonkeyPatch, database_url: str, name: str, evaluate: object) -> None:
+    """The run's copy of check `name` evaluates with `evaluate` (the registry is filled as the
+    definitions are built, and a later build keeps what is there)."""
+    build_defs(database_url)
+    asset = "reminder_outbox"
+    replaced = [
+        dataclasses.replace(check, evaluate=evaluate) if check.name == name else check
+        for check in checks.checks_of(asset)
+    ]
+    monkeypatch.setitem(checks._REGISTRY, asset, replaced)
+
+
+def test_an_input_check_is_evaluated_once_by_the_reading_thread_and_logged_when_the_run_succeeds(
+    database_url: str, instance: DagsterInstance, stale_assignment: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`last_contact_date_current` reads nothing the run writes: it runs once the read is over, on
+    the reader's thread while the last chunks are written, not again after the run."""
+    from reminder_pipeline.assignments.checks import contact_dates_behind_activities
+
+    threads: list[str] = []
+
+    def recording(connection: sa.Connection) -> checks.Finding:
+        threads.append(threading.current_thread().name)
+        return contact_dates_behind_activities(connection)
+
+    _replace_check(monkeypatch, database_url, "last_contact_date_current", recording)
+    result = run_assignment_reminders(database_url, AS_OF, instance=instance)
+    assert result.success
+    assert threads == ["reminder-chunk-reader"]
+    stale = _evaluations(instance, result.run_id)["last_contact_date_current"]
+    assert not stale.passed and stale.metadata["sample_ids"].value == str(stale_assignment)
+
+
+def test_an_input_check_that_cannot_run_is_one_warning_and_never_fails_the_run(
+    database_url: str, instance: DagsterInstance, stale_assignment: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(connection: sa.Connection) -> checks.Finding:
+        connection.execute(sa.text("SELECT 1 / 0 WHERE 'kari.nordmann@example.org' <> ''"))
+        raise AssertionError("unreachable")
+
+    _replace_check(monkeypatch, database_url, "last_contact_date_current", failing)
+    result = run_assignment_reminders(database_url, AS_OF, instance=instance)
+    assert result.success
+    evaluations = _evaluations(instance, result.run_id)
+    assert "last_contact_date_current" not in evaluations and "notifications_not_stuck_pending" in evaluations
+    warnings = [
+        record.user_message
+        for record in instance.all_logs(result.run_id)
+        if "could not run" in (record.user_message or "")
+    ]
+    assert len(warnings) == 1 and "last_contact_date_current" in warnings[0] and "division by zero" in warnings[0]
+    assert "kari" not in warnings[0].lower()
+
+
+def test_a_dry_run_evaluates_no_check(
+    database_url: str, instance: DagsterInstance, stale_assignment: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluated: list[str] = []
+    _replace_check(monkeypatch, database_url, "last_contact_date_current", lambda connection: evaluated.append("x"))
+    result = run_assignment_reminders(database_url, AS_OF, instance=instance, dry_run=True)
+    assert result.success
+    assert evaluated == [] and _evaluations(instance, result.run_id) == {}
 
 
 def test_checks_run_on_demand_as_the_ui_runs_them(
