@@ -132,19 +132,26 @@ def _write(
     """One chunk, in a transaction of its own: how many notifications it created. First one bare
     COPY (a first run's keys are all new), with no savepoint around it: two round trips fewer per
     chunk (0.25 s of 15 at a million assignments). A key that exists (a rerun, another writer)
-    aborts that transaction, and `outbox.dispatch` writes the chunk again in a new one, skipping
-    the keys that exist."""
-    if not dry_run and prepared.table.num_rows:
-        try:
-            with transaction() as connection:
-                created = outbox.insert_all(connection, prepared)
-                if on_chunk is not None:
-                    on_chunk(connection, created)
-            return created
-        except psycopg2.errors.UniqueViolation:
-            pass  # rolled back: nothing of it was written or counted
+    aborts that transaction, and `outbox.insert_missing` writes the chunk again in a new one,
+    skipping the keys that exist (no second COPY: a day's run repeats most of the week's keys). A
+    dry run only counts, with `outbox.dispatch`."""
+    if dry_run or not prepared.table.num_rows:
+        return _in_transaction(transaction, on_chunk, lambda c: outbox.dispatch(c, prepared, dry_run=dry_run).created)
+    try:
+        return _in_transaction(transaction, on_chunk, lambda c: outbox.insert_all(c, prepared))
+    except psycopg2.errors.UniqueViolation:
+        pass  # rolled back: nothing of it was written or counted
+    return _in_transaction(transaction, on_chunk, lambda c: outbox.insert_missing(c, prepared))
+
+
+def _in_transaction(
+    transaction: Callable[[], AbstractContextManager[sa.Connection]],
+    on_chunk: Callable[[sa.Connection, int], None] | None,
+    write: Callable[[sa.Connection], int],
+) -> int:
+    """`write` and `on_chunk` with what it created, in one `transaction()`."""
     with transaction() as connection:
-        created = outbox.dispatch(connection, prepared, dry_run=dry_run).created
+        created = write(connection)
         if on_chunk is not None:
             on_chunk(connection, created)
     return created
@@ -192,7 +199,7 @@ def _read_ahead(
                 for assignments in chunks:
                     if not put(Chunk.of(assignments, as_of, rules)):
                         return
-            if after_read is not None:
+            if after_read is not None and not stop.is_set():  # not for a run already failing
                 after_read()
         except BaseException as error:  # handed to the writer, which raises it in the run
             put(error)

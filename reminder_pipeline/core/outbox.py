@@ -200,21 +200,22 @@ def dispatch(
         with connection.begin_nested():
             created = insert_all(connection, prepared)
     except psycopg2.errors.UniqueViolation:
-        created = _insert_missing(connection, prepared)
+        created = insert_missing(connection, prepared)
     return DispatchResult(requested=prepared.requested, created=created)
 
 
 def insert_all(connection: sa.Connection, prepared: Prepared) -> int:
     """Write every prepared row with one COPY, the fast path when none of their keys exists yet;
     one that exists raises psycopg2's `UniqueViolation` and aborts the caller's transaction (which
-    `dispatch` scopes to a savepoint, and a caller with a transaction of its own may just retry
-    with `dispatch`)."""
+    `dispatch` scopes to a savepoint; a caller with a transaction of its own may retry with
+    `insert_missing` in a new one)."""
     copy_csv(connection, "public.notifications", _WRITTEN, prepared.csv)
     return prepared.table.num_rows
 
 
-def _insert_missing(connection: sa.Connection, prepared: Prepared) -> int:
-    """The slow path, when another writer got in first: insert what is still missing, key by key."""
+def insert_missing(connection: sa.Connection, prepared: Prepared) -> int:
+    """The slow path, when some keys exist (a rerun, another writer first): insert only what is
+    still missing, the database deciding key by key; how many it inserted."""
     stage_csv(connection, prepared.csv, "incoming_notifications", {**OUTBOX_COLUMN_TYPES, "payload": "jsonb NOT NULL"})
     columns = ", ".join(_WRITTEN)
     created = connection.execute(

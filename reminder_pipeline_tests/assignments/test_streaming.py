@@ -286,14 +286,26 @@ def _left_running(db: sa.Connection) -> tuple[list[str], int]:
 
 
 def test_chunks_some_of_whose_keys_exist_create_the_rest_and_count_each_chunk_once(
-    db: sa.Connection, database_url: str, seeded: pd.DataFrame
+    db: sa.Connection, database_url: str, seeded: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A chunk is first written by one bare COPY, with no savepoint; a key that exists aborts that
-    transaction and the chunk is written again in a new one. Every key ends up once, and each chunk
-    is counted once, with what it created (the aborted try counts nothing)."""
+    transaction and the chunk is written again in a new one, without a second COPY. Every key ends
+    up once, and each chunk is counted once, with what it created (the aborted try counts nothing)."""
     with connect(database_url) as connection, connection.begin():
         outbox.dispatch(connection, seeded.iloc[::7])  # every seventh due notification exists: every chunk conflicts
     existing = db.execute(sa.text("SELECT count(*) FROM public.notifications")).scalar_one()
+    copies: list[tuple[str, bool]] = []
+    copy_csv = outbox.copy_csv
+
+    def recorded(connection: sa.Connection, table: str, *rest: object) -> None:
+        try:
+            copy_csv(connection, table, *rest)
+        except psycopg2.errors.UniqueViolation:
+            copies.append((table, False))
+            raise
+        copies.append((table, True))
+
+    monkeypatch.setattr(outbox, "copy_csv", recorded)
     counted: list[int] = []
     writes = _Transactions(database_url)
     run = remind_in_chunks(
@@ -309,6 +321,7 @@ def test_chunks_some_of_whose_keys_exist_create_the_rest_and_count_each_chunk_on
     assert count == distinct == len(seeded)
     assert totals.created == sum(counted) == len(seeded) - existing
     assert len(counted) == totals.chunks == 3 and writes.opened == 2 * totals.chunks
+    assert [ok for table, ok in copies if table == "public.notifications"] == [False] * totals.chunks
     db.execute(sa.text("TRUNCATE public.notifications"))
     fresh = _Transactions(database_url)
     *_, totals = remind_in_chunks(fresh, _Transactions(database_url), AS_OF, ReminderRules(), chunk_size=CHUNK)
