@@ -719,7 +719,8 @@ def run_benchmark(
     )
     with connect(server_url) as connection:
         version = connection.execute(sa.text("SHOW server_version")).scalar()
-    text = report(results, log, f"{version} at {describe(server_url)}", deliveries)
+        shared_buffers = connection.execute(sa.text("SHOW shared_buffers")).scalar()
+    text = report(results, log, f"{version} at {describe(server_url)}, shared_buffers {shared_buffers}", deliveries)
     if output is not None:
         output.write_text(text)
     if plot_path is not None and not plot(results, plot_path):

@@ -5,17 +5,21 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from reminder_pipeline.core.database import (
+    EMBEDDED_SETTINGS_FILE,
     connect,
     dagster_storage_url,
     describe,
+    embedded_shared_buffers_mib,
     libpq_url,
     require_migrated,
     sqlalchemy_url,
+    start_embedded_server,
 )
 from reminder_pipeline.core.errors import ConfigurationError, DatabaseNotMigrated, DatabaseUnavailable
 
@@ -83,6 +87,26 @@ def test_an_unmigrated_database_is_reported_as_such(empty_database_url: str) -> 
 def test_connections_reach_a_real_server(database_url: str) -> None:
     with connect(database_url) as connection:
         assert connection.execute(sa.text("SELECT current_setting('server_version_num')::int")).scalar() >= 150000
+
+
+@pytest.mark.database
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="TEST_DATABASE_URL is not the embedded server")
+def test_the_embedded_server_runs_with_its_own_shared_buffers(server_url: str) -> None:
+    """The session's server came from start_embedded_server: our settings file is in force, not the
+    wheel's default of 128 MB, and a second start of the same home adds nothing twice."""
+    with connect(server_url) as connection:
+        setting, source_file = connection.execute(
+            sa.text(
+                "SELECT setting::bigint * 8192 / 1048576, sourcefile FROM pg_settings WHERE name = 'shared_buffers'"
+            )
+        ).one()
+        data_directory = connection.execute(sa.text("SHOW data_directory")).scalar()
+    assert setting == embedded_shared_buffers_mib()
+    assert source_file.endswith(EMBEDDED_SETTINGS_FILE)
+    assert 128 <= embedded_shared_buffers_mib() <= 1024
+    assert start_embedded_server(Path(data_directory).parent) == server_url
+    main_conf = (Path(data_directory) / "postgresql.conf").read_text()
+    assert main_conf.count(f"include_if_exists = '{EMBEDDED_SETTINGS_FILE}'") == 1
 
 
 @pytest.fixture
