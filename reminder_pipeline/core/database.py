@@ -176,19 +176,40 @@ EMBEDDED_SETTINGS_FILE = "reminder_pipeline.conf"
 _INCLUDE_LINE = f"include_if_exists = '{EMBEDDED_SETTINGS_FILE}'"
 
 
-def embedded_shared_buffers_mib() -> int:
-    """A quarter of the machine's memory, between PostgreSQL's default of 128 MiB and 1 GiB.
+#: Where a container's memory limit is read (cgroup v2, then v1); the machine's memory is not the
+#: container's.
+CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
-    PostgreSQL's default of 128 MiB is sized for the smallest machine, not for this job: at a
-    million assignments the read and the writes then evict each other, and the job ran 5 - 7% slower
-    against the same write floor (docs/scaling.md). Supabase sizes it to about a quarter of memory
-    too. Shared memory is only taken as it is used.
-    """
+
+def _memory_bytes() -> int | None:
+    """The machine's memory, or the container's limit where that is lower; None where unknown."""
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): keep PostgreSQL's default
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        return None
+    for limit_file in CGROUP_MEMORY_LIMITS:
+        try:
+            limit = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():  # "max" (v2) or a number near 2**63 (v1) mean no limit
+            ram = min(ram, int(limit))
+        break
+    return ram
+
+
+def embedded_shared_buffers_mib() -> int:
+    """A quarter of the memory, between PostgreSQL's default of 128 MiB and 1 GiB.
+
+    PostgreSQL's default of 128 MiB is sized for the smallest machine, not for this job: at a
+    million assignments the read and the writes then evict each other, and the job ran 3 - 6% slower
+    against the same write floor (docs/scaling.md). Supabase sizes it to a quarter of its instances'
+    memory too. Shared memory is only taken as it is used.
+    """
+    memory = _memory_bytes()
+    if memory is None:
         return 128
-    return max(128, min(1024, ram // 4 // 2**20))
+    return max(128, min(1024, memory // 4 // 2**20))
 
 
 def _write_embedded_settings(pgdata: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from reminder_pipeline.core import database
 from reminder_pipeline.core.database import (
     EMBEDDED_SETTINGS_FILE,
     connect,
@@ -107,6 +108,29 @@ def test_the_embedded_server_runs_with_its_own_shared_buffers(server_url: str) -
     assert start_embedded_server(Path(data_directory).parent) == server_url
     main_conf = (Path(data_directory) / "postgresql.conf").read_text()
     assert main_conf.count(f"include_if_exists = '{EMBEDDED_SETTINGS_FILE}'") == 1
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected_mib"),
+    [("536870912", 128), ("2147483648", 512), ("68719476736", 1024), ("67108864", 128)],
+)
+def test_shared_buffers_follow_a_container_memory_limit_clamped_to_128_mib_1_gib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, expected_mib: int
+) -> None:
+    """A quarter of the container's limit, not of the host's memory (this host has more than 4 GiB)."""
+    limit_file = tmp_path / "memory.max"
+    limit_file.write_text(f"{limit}\n")
+    monkeypatch.setattr(database, "CGROUP_MEMORY_LIMITS", (limit_file,))
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert embedded_shared_buffers_mib() == max(128, min(1024, min(host, int(limit)) // 4 // 2**20)) == expected_mib
+
+
+def test_an_unlimited_container_gives_a_quarter_of_the_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    limit_file = tmp_path / "memory.max"
+    limit_file.write_text("max\n")
+    monkeypatch.setattr(database, "CGROUP_MEMORY_LIMITS", (tmp_path / "absent", limit_file))
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert embedded_shared_buffers_mib() == max(128, min(1024, host // 4 // 2**20))
 
 
 @pytest.fixture
