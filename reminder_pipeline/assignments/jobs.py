@@ -149,6 +149,7 @@ def decide_reminders_op(
             "due": totals.due,
             "due_by_kind": dict(totals.due_by_kind),
             "chunks": totals.chunks,
+            "read_queries": totals.read_queries,
             "sample_assignment_ids": ", ".join(totals.sample_assignment_ids),
         },
         checks=checked,

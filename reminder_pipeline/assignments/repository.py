@@ -85,6 +85,7 @@ def stream_active_assignments(
     changed_since: dt.datetime | None = None,
     head_transaction: Callable[[], AbstractContextManager[sa.Connection]] | None = None,
     split_from_rows: int | None = None,
+    on_queries: Callable[[int], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The same rows as `load_active_assignments`, `chunk_size` at a time, in id order.
 
@@ -98,7 +99,8 @@ def stream_active_assignments(
     0.09-0.15 s after the read starts at a million, instead of 0.23-0.25 s), while the rest's sort
     runs; then the rest. The head's last chunk may be short. Each assignment is read once, with its
     mentor as its own query saw them; a change that commits between the two queries is read again by
-    the next run (it is after this run's start)."""
+    the next run (it is after this run's start). `on_queries(n)` is told, before the first frame,
+    how many queries the read takes (1, or 2 when split), for the run's metadata."""
     _prepare_read(connection)
     boundary = None
     if head_transaction is not None and changed_since is None:
@@ -106,6 +108,8 @@ def stream_active_assignments(
         boundary = connection.execute(
             sa.text(HEAD_BOUNDARY_SQL), {"percent": HEAD_PERCENT, "minimum": minimum}
         ).scalar()
+    if on_queries is not None:
+        on_queries(1 if boundary is None else 2)
     if boundary is None:
         yield from stream_frames(connection, _active_assignments_sql(changed_since), COLUMNS, chunk_size)
         return

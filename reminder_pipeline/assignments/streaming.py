@@ -78,6 +78,9 @@ class StreamResult:
     created: int = 0
     due_by_kind: Counter[str] = field(default_factory=Counter)
     sample_assignment_ids: list[str] = field(default_factory=list)
+    #: How many queries read the assignments: 1, or 2 for a split read (`repository`); set by the
+    #: reading thread before it hands over its first chunk.
+    read_queries: int = 0
 
     def add(self, chunk: Chunk, created: int) -> None:
         self.chunks += 1
@@ -114,7 +117,10 @@ def remind_in_chunks(
     own) while this one is written, so that the database writes all the time and the run costs
     about what its writes cost. At most `READ_AHEAD` chunks wait, so memory stays flat."""
     result = StreamResult()
-    with _read_ahead(read_transaction, as_of, rules, chunk_size, changed_since, after_read) as chunks:
+    def count_queries(queries: int) -> None:
+        result.read_queries = queries
+
+    with _read_ahead(read_transaction, as_of, rules, chunk_size, changed_since, after_read, count_queries) as chunks:
         for chunk in chunks:
             result.add(chunk, _write(transaction, chunk.prepared, dry_run=dry_run, on_chunk=on_chunk))
             yield result
@@ -170,6 +176,7 @@ def _read_ahead(
     chunk_size: int,
     changed_since: dt.datetime | None,
     after_read: Callable[[], None] | None = None,
+    on_queries: Callable[[int], None] | None = None,
 ) -> Iterator[Iterator[Chunk]]:
     """Chunks (`Chunk.of`: read, decided, prepared for the outbox, summed up), produced by a thread
     (which then calls `after_read`); an error there is raised here, and leaving the block early
@@ -192,7 +199,11 @@ def _read_ahead(
                 transaction() as connection,
                 closing(
                     stream_active_assignments(
-                        connection, chunk_size, changed_since=changed_since, head_transaction=transaction
+                        connection,
+                        chunk_size,
+                        changed_since=changed_since,
+                        head_transaction=transaction,
+                        on_queries=on_queries,
                     )
                 ) as chunks,
             ):

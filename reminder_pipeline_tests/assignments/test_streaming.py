@@ -75,6 +75,7 @@ def test_chunks_change_nothing_but_memory(db: sa.Connection, database_url: str, 
     )
     assert first.details["chunks"] == 1
     assert second.details["chunks"] == -(-first.assignments_evaluated // 97)
+    assert first.details["read_queries"] == second.details["read_queries"] == 1  # too few rows to split
     assert first.details["due_by_kind"] == second.details["due_by_kind"]
     assert first.details["sample_assignment_ids"] == second.details["sample_assignment_ids"]
 
@@ -451,6 +452,13 @@ def test_a_job_that_reads_in_two_queries_creates_exactly_the_rules_notifications
     (row,) = factories.log_rows(db)
     assert row.assignments_evaluated == active
     assert row.details["chunks"] == 2  # one chunk would hold them all: the head, then the rest
+    assert row.details["read_queries"] == 2
+    (finish,) = [
+        event
+        for event in result.all_node_events
+        if event.step_key == "finish_guarded_run" and event.event_type_value == "STEP_OUTPUT"
+    ]
+    assert finish.event_specific_data.metadata["read_queries"].value == 2  # what the run page shows
 
 
 def test_a_write_that_fails_while_both_queries_run_leaves_nothing_running(
