@@ -1,6 +1,7 @@
 import time
 import uuid
 
+import pydantic
 import pytest
 import sqlalchemy as sa
 
@@ -119,3 +120,16 @@ def test_error_messages_drop_row_values_and_mask_contact_details(db: sa.Connecti
     query = log.safe_error_message(OSError("GET https://gateway.invalid/push?token=abc123&x=1 failed"))
     assert "s3cr3t" not in header and "abc123" not in query
     assert "Bearer [secret]" in header and "token=[secret]&x=1" in query
+
+
+def test_a_refused_run_config_names_each_field_and_its_rule_not_the_value() -> None:
+    from reminder_pipeline.assignments.jobs import ReminderRunConfig
+
+    with pytest.raises(pydantic.ValidationError) as caught:
+        ReminderRunConfig(chunk_size=987_654_321, reminder_after_days=-42)
+    message = log.safe_error_message(caught.value)
+
+    assert message.startswith("invalid ReminderRunConfig: ")
+    assert "chunk_size: Input should be less than or equal to 1000000" in message
+    assert "reminder_after_days: Input should be greater than or equal to 1" in message
+    assert "987654321" not in message and "-42" not in message and "\n" not in message
