@@ -29,8 +29,10 @@ message on one line and exits 1, the admin API answers with the status code of t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import pydantic
 
 
 class ReminderPipelineError(Exception):
@@ -122,3 +124,13 @@ class PartialReexecutionRefused(ReminderPipelineError):
 
 class SanitizedError(ReminderPipelineError):
     """Stands in for an error whose own text might hold personal data; its message is safe to log."""
+
+
+def validation_problems(error: pydantic.ValidationError, name: Callable[[str], str] = str) -> str:
+    """Each field a pydantic model refused, with its rule, on one line ("field: rule; ..."): never
+    the value given, which may be a secret or personal data. `name` spells a field (e.g. as its
+    environment variable)."""
+    return "; ".join(
+        f"{name('.'.join(str(part) for part in problem['loc']) or error.title)}: {problem['msg']}"
+        for problem in error.errors(include_url=False, include_input=False)
+    )

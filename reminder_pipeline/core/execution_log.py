@@ -19,7 +19,7 @@ from uuid import UUID
 import pydantic
 import sqlalchemy as sa
 
-from reminder_pipeline.core.errors import SanitizedError
+from reminder_pipeline.core.errors import SanitizedError, validation_problems
 
 ABANDONED_MESSAGE = "abandoned: the process running this job ended before it finalised its log row"
 MAX_ERROR_MESSAGE_LENGTH = 500
@@ -62,12 +62,8 @@ def safe_error_message(error: BaseException) -> str:
     diag = getattr(original, "diag", None)
     if diag is not None and getattr(diag, "message_primary", None):
         text = f"{type(original).__name__}: {diag.message_primary}"
-    elif isinstance(error, pydantic.ValidationError):  # each field and its rule, never the value given
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or error.title}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False)
-        )
-        text = f"invalid {error.title}: {problems}"
+    elif isinstance(error, pydantic.ValidationError):  # a run config refused in the op
+        text = f"invalid {error.title}: {validation_problems(error)}"
     else:
         lines = str(error).strip().splitlines()
         text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

@@ -19,7 +19,7 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reminder_pipeline.core.errors import ConfigurationError
+from reminder_pipeline.core.errors import ConfigurationError, validation_problems
 
 #: Timezone in which "today", every reminder date and quiet hours are computed.
 LOCAL_TIMEZONE = "Europe/Oslo"
@@ -179,10 +179,7 @@ def load_group(group: type[G]) -> G:
     try:
         return group(_env_file=env_file())  # type: ignore[call-arg]
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}" for problem in error.errors()
-        )
-        raise ConfigurationError(f"invalid setting(s): {problems}") from None
+        raise ConfigurationError(f"invalid setting(s): {validation_problems(error, str.upper)}") from None
 
 
 def secret(value: SecretStr | None) -> str | None:

@@ -1,6 +1,7 @@
 """The assignment_reminders job end to end: real Dagster, real PostgreSQL."""
 
 import datetime as dt
+import json
 import multiprocessing
 import subprocess
 import sys
@@ -19,7 +20,14 @@ from reminder_pipeline.core.run_config import dated_run_config, today_local
 from reminder_pipeline.definitions import build_defs
 from reminder_pipeline.seed import seed
 from reminder_pipeline_tests import factories
-from reminder_pipeline_tests.dagster_helpers import run_assignment_reminders, run_in_subprocess, terminate_once_blocked
+from reminder_pipeline_tests.dagster_helpers import (
+    alerting_for,
+    run_assignment_reminders,
+    run_in_subprocess,
+    terminate_once_blocked,
+    tick,
+)
+from reminder_pipeline_tests.http_peers import HttpPeer
 
 pytestmark = pytest.mark.database
 AS_OF = dt.date(2026, 11, 22)
@@ -374,3 +382,27 @@ def test_a_manual_run_without_a_date_is_tagged_with_the_day_it_acted_for(databas
         result = job.execute_in_process(instance=instance)
         assert result.success
         assert instance.get_run_by_id(result.run_id).tags["reminder_pipeline/as_of"] == today_local().isoformat()
+
+
+def test_a_run_config_refused_in_the_op_names_the_rule_on_its_row_and_in_the_one_alert(
+    db: sa.Connection, database_url: str, overdue: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk size of 0 passes Dagster's config schema and is refused by the op's model: the run
+    fails, its log row and the one alert after two such runs name the field and its rule (a real
+    Slack peer), never the value."""
+    for name in ("SLACK_WEBHOOK_URL", "ALERT_SMTP_HOST", "ALERT_EMAIL_TO"):
+        monkeypatch.delenv(name, raising=False)
+    rule = "chunk_size: Input should be greater than or equal to 1"
+    with HttpPeer() as slack, DagsterInstance.ephemeral() as instance:
+        alerting = alerting_for(database_url, slack_webhook_url=slack.url)
+        runs = [run_assignment_reminders(database_url, AS_OF, alerting, instance, chunk_size=0) for _ in range(2)]
+        tick("ops_run_failures", instance, database_url, alerting)
+        tick("ops_run_failures", instance, database_url, alerting)
+        alerts = [request.json() for request in slack.requests]
+
+    assert [run.success for run in runs] == [False, False]
+    rows = factories.log_rows(db)
+    assert [(row.status, row.error_message) for row in rows] == [("failed", f"invalid ReminderRunConfig: {rule}")] * 2
+    assert factories.notification_count(db) == 0
+    assert len(alerts) == 1 and "assignment_reminders failed 2 times in a row" in alerts[0]["text"]
+    assert rule in json.dumps(alerts[0])  # the error, in the message's blocks
