@@ -112,7 +112,7 @@ def test_error_messages_drop_row_values_and_mask_contact_details(db: sa.Connecti
 
     assignment_id = str(uuid.uuid4())
     masked = log.safe_error_message(ValueError(f"mentor ola@example.invalid +47 912 34 567 on {assignment_id}"))
-    assert "ola@" not in masked and "912" not in masked
+    assert "ola@" not in masked and "912 34" not in masked  # not "912" alone: a random id may hold it
     assert assignment_id in masked  # reference ids are what the message is for
     assert "[email]" in masked and "[phone]" in masked
 
